@@ -1,0 +1,77 @@
+/* genrec common definitions: error reporting, allocation, parameters, timing.
+ *
+ * Error contract (used by every library function):
+ *   - functions that can fail return int: GR_OK (0) on success, GR_ERR (-1) on
+ *     failure, or a pointer that is NULL on failure;
+ *   - on failure they first record a human-readable message naming what and
+ *     where (file:line, field) with gr_errorf(); the caller reads it with
+ *     gr_error_message(). The message is thread-local and stays until the next
+ *     gr_errorf() on the same thread.
+ *   - library code never calls exit() or abort() for bad input.
+ */
+#ifndef GENREC_COMMON_H
+#define GENREC_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define GR_OK 0
+#define GR_ERR (-1)
+
+#if defined(__GNUC__)
+#define GR_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define GR_PRINTF(a, b)
+#endif
+
+/* Record an error message (printf-style) for this thread; returns GR_ERR so a
+ * caller can write `return gr_errorf("%s:%d: bad field", path, line);`. */
+int gr_errorf(const char *fmt, ...) GR_PRINTF(1, 2);
+
+/* Prefix the current error message with more context ("loading X: " + old). */
+int gr_error_prefix(const char *fmt, ...) GR_PRINTF(1, 2);
+
+/* The last error message recorded on this thread ("" if none). */
+const char *gr_error_message(void);
+
+/* Clear the thread's error message. */
+void gr_error_clear(void);
+
+/* Allocation that records an error on failure and returns NULL. Sizes are
+ * overflow-checked (n * size). Memory from gr_alloc is 64-byte aligned and is
+ * released with gr_free. gr_calloc zeroes. */
+void *gr_alloc(size_t n, size_t size);
+void *gr_calloc(size_t n, size_t size);
+void *gr_realloc(void *p, size_t n, size_t size); /* not aligned; free with gr_free */
+void gr_free(void *p);
+char *gr_strdup(const char *s);             /* NULL + error on OOM */
+char *gr_strndup(const char *s, size_t n);  /* NULL + error on OOM */
+
+/* Monotonic wall clock in seconds. */
+double gr_time_now(void);
+
+/* Verbosity for progress output on stderr: 0 quiet, 1 normal (default), 2 debug. */
+extern int gr_verbosity;
+void gr_log(int level, const char *fmt, ...) GR_PRINTF(2, 3);
+
+/* Number of compute threads used by library kernels (default: physical cores,
+ * i.e. omp_get_num_procs()). gr_threads_set(0) restores the default. */
+int gr_threads_get(void);
+void gr_threads_set(int n);
+
+/* ---- key=value parameters ------------------------------------------------
+ * Models and commands take their hyperparameters as a list of "key=value"
+ * strings (e.g. "sasrec.dim=64"). The list does not own the strings. */
+typedef struct gr_params {
+    const char **kv;
+    int n;
+} gr_params;
+
+/* Look up key; return the default when absent. On a malformed value record an
+ * error, store the default in *out and return GR_ERR. */
+int gr_params_int(const gr_params *p, const char *key, int64_t def, int64_t *out);
+int gr_params_float(const gr_params *p, const char *key, double def, double *out);
+const char *gr_params_str(const gr_params *p, const char *key, const char *def);
+
+#endif

@@ -1,0 +1,95 @@
+/* The shared transformer engine: a stack of decoder blocks that covers GPT-2
+ * (LayerNorm, learned positions, GELU-tanh, biases) and Llama (RMSNorm, RoPE,
+ * SwiGLU, grouped-query attention), plus SASRec/HSTU-style small configs
+ * (ReLU FFN, pre-LN). Token/item embedding and the output head live in the
+ * caller (the language model or SASRec), so every model shares this one
+ * implementation.
+ *
+ * Batches are packed, padding-free: N tokens from n_seq sequences laid end to
+ * end; sequence s occupies rows [seq_off[s], seq_off[s+1]). Attention is
+ * causal within each sequence only. pos[i] is token i's position index (for
+ * learned positions and RoPE); callers choose it (e.g. SASRec aligns the last
+ * item of every sequence to position max_T-1).
+ *
+ * Shapes: N tokens, C = d_model, NH heads, HS = C/NH head size,
+ * KVH kv heads, F = d_ff.
+ * Parameters, gradients and AdamW moments are each one slab (float[n_params])
+ * with a table of named views (gr_tfm_param_view).
+ */
+#ifndef GENREC_TRANSFORMER_H
+#define GENREC_TRANSFORMER_H
+#include <stdint.h>
+#include "genrec/common.h"
+#include "genrec/rng.h"
+
+typedef enum gr_norm_type { GR_NORM_LAYER = 0, GR_NORM_RMS } gr_norm_type;
+typedef enum gr_act_type { GR_ACT_GELU_TANH = 0, GR_ACT_RELU, GR_ACT_SWIGLU } gr_act_type;
+typedef enum gr_pos_type { GR_POS_LEARNED = 0, GR_POS_ROPE, GR_POS_NONE } gr_pos_type;
+
+typedef struct gr_tfm_config {
+    int n_layer;
+    int d_model;       /* C */
+    int n_head;        /* NH */
+    int n_kv_head;     /* KVH (== n_head for GPT-2/SASRec) */
+    int d_ff;          /* F */
+    int max_T;         /* positions 0..max_T-1 */
+    gr_norm_type norm;
+    gr_act_type act;
+    gr_pos_type pos;
+    int bias;          /* linear layers have biases (GPT-2, SASRec) */
+    int final_norm;    /* apply a norm after the last block */
+    float norm_eps;
+    float rope_theta;
+    float dropout;     /* on attention probs? no: on residual branches + embeddings input, training only */
+} gr_tfm_config;
+
+typedef struct gr_tfm gr_tfm;
+
+/* Allocate a transformer with parameters initialised (normal(0, 0.02),
+ * norms to 1, biases to 0) from seed. NULL + message on a bad config. */
+gr_tfm *gr_tfm_init(const gr_tfm_config *cfg, uint64_t seed);
+void gr_tfm_free(gr_tfm *m);
+
+/* Parameter slab access. */
+int64_t gr_tfm_n_params(const gr_tfm *m);
+float *gr_tfm_params(gr_tfm *m);
+float *gr_tfm_grads(gr_tfm *m);       /* zeroed by gr_tfm_zero_grad */
+void gr_tfm_zero_grad(gr_tfm *m);
+
+/* Named views into the slab: "blk.0.attn_q.weight", ... (names follow GGUF). */
+typedef struct gr_tfm_param_view {
+    const char *name;
+    int64_t offset;   /* into the slab */
+    int ndim;
+    int64_t shape[4]; /* PyTorch order (out, in) */
+} gr_tfm_param_view;
+int gr_tfm_param_views(const gr_tfm *m, const gr_tfm_param_view **views);
+
+/* Forward pass on a packed batch. x: (N, C) input embeddings (positions are
+ * added inside for GR_POS_LEARNED); out: (N, C) final hidden states.
+ * train=1 keeps the activations needed by backward and applies dropout
+ * (deterministically from rng). The transformer keeps pointers to nothing
+ * the caller passes. GR_ERR if N exceeds capacity and growing fails. */
+int gr_tfm_forward(gr_tfm *m, const float *x, const int32_t *pos,
+                   const int32_t *seq_off, int n_seq, int N,
+                   float *out, int train, gr_rng *rng);
+
+/* Backward of the last train=1 forward: dout (N, C) -> dx (N, C) (may be
+ * NULL), parameter gradients accumulated (+=) into the grad slab. */
+int gr_tfm_backward(gr_tfm *m, const float *dout, float *dx);
+
+/* ---- AdamW over any slab -------------------------------------------------- */
+typedef struct gr_adamw {
+    float lr, beta1, beta2, eps, weight_decay;
+    int64_t t;        /* step count */
+    float *m, *v;     /* moments, one slab each, owned */
+    int64_t n;
+} gr_adamw;
+int gr_adamw_init(gr_adamw *opt, int64_t n, float lr, float beta1, float beta2,
+                  float eps, float weight_decay);
+/* One step on params[0..n) with grads; decay_mask (may be NULL = all decay)
+ * marks params that get weight decay (1) or not (0). */
+void gr_adamw_step(gr_adamw *opt, float *params, const float *grads, const uint8_t *decay_mask);
+void gr_adamw_free(gr_adamw *opt);
+
+#endif
