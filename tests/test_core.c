@@ -46,8 +46,33 @@ static void test_rng(void)
     CHECK_NEAR(s2 / 100000, 1.0, 0.02);
 }
 
+static void test_afile(void)
+{
+    const char *dir = gr_test_tmpdir();
+    char path[600];
+    snprintf(path, sizeof path, "%s/out.txt", dir);
+    gr_afile a;
+    REQUIRE(gr_afile_open(&a, path) == GR_OK);
+    fputs("first", a.f);
+    CHECK_EQ_INT(gr_afile_commit(&a), GR_OK);
+    /* an aborted rewrite leaves the old content */
+    REQUIRE(gr_afile_open(&a, path) == GR_OK);
+    fputs("second", a.f);
+    gr_afile_abort(&a);
+    char buf[32] = {0};
+    FILE *f = fopen(path, "rb");
+    REQUIRE(f != NULL);
+    CHECK(fread(buf, 1, sizeof buf - 1, f) == 5);
+    fclose(f);
+    CHECK_STR(buf, "first");
+    /* a directory that does not exist is an error naming the path */
+    CHECK_EQ_INT(gr_afile_open(&a, "/nonexistent-dir/x.txt"), GR_ERR);
+    CHECK_HAS(gr_error_message(), "/nonexistent-dir/x.txt");
+}
+
 int main(void)
 {
+    GR_RUN(test_afile);
     GR_RUN(test_errors);
     GR_RUN(test_params);
     GR_RUN(test_rng);

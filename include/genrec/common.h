@@ -74,4 +74,32 @@ int gr_params_int(const gr_params *p, const char *key, int64_t def, int64_t *out
 int gr_params_float(const gr_params *p, const char *key, double def, double *out);
 const char *gr_params_str(const gr_params *p, const char *key, const char *def);
 
+
+/* ---- atomic file writes -----------------------------------------------------
+ * Every artifact genrec writes (caches, checkpoints, GGUF, JSON results, split
+ * exports) goes through this: the data is written to a temporary file in the
+ * destination directory, flushed, fsync'ed, renamed over the destination and
+ * the directory is synced, so a reader never sees a partial file and a crash
+ * never loses the previous version.
+ *
+ *   gr_afile a;
+ *   if (gr_afile_open(&a, path)) return GR_ERR;
+ *   fprintf(a.f, ...);
+ *   return gr_afile_commit(&a);   // or gr_afile_abort(&a) to discard
+ */
+typedef struct gr_afile {
+    FILE *f;      /* write here */
+    char *path;   /* destination (owned) */
+    char *tmp;    /* temporary name (owned) */
+} gr_afile;
+
+/* Create the temporary file next to path. GR_ERR + message naming path. */
+int gr_afile_open(gr_afile *a, const char *path);
+/* Flush, sync, close and rename into place; frees a's strings. On any error
+ * (including a write error on a.f earlier) the temporary is removed, the
+ * destination is untouched, and GR_ERR + message naming path is returned. */
+int gr_afile_commit(gr_afile *a);
+/* Close and remove the temporary; the destination is untouched. */
+void gr_afile_abort(gr_afile *a);
+
 #endif

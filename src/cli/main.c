@@ -14,6 +14,7 @@ static const struct {
     {"synth", cmd_synth, "generate the synthetic world (items, users, interactions)"},
     {"eval", cmd_eval, "train and evaluate models under a protocol (loo, ts, c20)"},
     {"demo", cmd_demo, "run the whole story on the embedded synthetic world"},
+    {"tokenize", cmd_tokenize, "print the token ids of stdin text (GGUF, tokenizer.json/.bin, GPT-2 files)"},
 };
 
 static void usage(FILE *f)

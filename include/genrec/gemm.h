@@ -1,0 +1,63 @@
+/* Row-major fp32 matrix multiplication, the one GEMM every model uses.
+ *
+ *   C (M, N) = alpha * op(A) (M, K) * op(B) (K, N) + beta * C
+ *
+ * op(A) = A when transA == 0 (A is M x K, row stride lda >= K) and A^T when
+ * transA != 0 (A is stored K x M, lda >= M); likewise B (K x N, ldb >= N, or
+ * stored N x K, ldb >= K, when transB != 0). C is M x N with ldc >= N.
+ * With beta == 0, C is written without being read (it may hold garbage/NaN).
+ * A layer's three products are all gr_gemm calls:
+ *   forward   Y (N,OC)  = X (N,C) W^T        gr_gemm(0, 1, ...)
+ *   backward  dX (N,C) += dY (N,OC) W (OC,C) gr_gemm(0, 0, ..., beta 1)
+ *             dW (OC,C) += dY^T X            gr_gemm(1, 0, ..., beta 1)
+ *
+ * Backends: a packed, register-tiled AVX2/FMA micro-kernel (6x16, chosen at
+ * run time with __builtin_cpu_supports) and OpenBLAS cblas_sgemm as the
+ * fallback when the CPU lacks AVX2/FMA.
+ *
+ * Thread policy (the whole library follows it): parallelism is OpenMP only.
+ * OpenBLAS is switched to 1 thread on first use (its own pthread pool would
+ * fight with OpenMP's spinning threads on a small machine), and gr_gemm
+ * splits C into one block per thread itself. gr_gemm uses gr_threads_get()
+ * threads when called from serial code and 1 thread when called from inside
+ * an active parallel region, so it is safe to call from anywhere. Results are
+ * deterministic for a given thread count (each element of C is computed by
+ * one thread, with a fixed summation order). Library code should call
+ * gr_gemm rather than cblas_sgemm directly.
+ */
+#ifndef GENREC_GEMM_H
+#define GENREC_GEMM_H
+
+typedef enum gr_gemm_backend {
+    GR_GEMM_AUTO = 0,   /* the fastest available (AVX2 kernel, else BLAS) */
+    GR_GEMM_BLAS,       /* OpenBLAS cblas_sgemm, 1 BLAS thread per caller thread */
+    GR_GEMM_AVX2,       /* own kernel; falls back to BLAS without AVX2/FMA */
+    GR_GEMM_NAIVE,      /* triple loop (reference, slow) */
+    GR_GEMM_BLAS_THREADED /* OpenBLAS with its own threads (benchmarks only) */
+} gr_gemm_backend;
+
+/* C = alpha*op(A)*op(B) + beta*C with gr_threads_get() threads (1 inside a
+ * parallel region). Cannot fail; dimensions <= 0 are a no-op except that
+ * K <= 0 scales C by beta. */
+void gr_gemm(int transA, int transB, int M, int N, int K, float alpha,
+             const float *A, int lda, const float *B, int ldb,
+             float beta, float *C, int ldc);
+
+/* The same on the calling thread only (for use inside parallel loops). */
+void gr_gemm_serial(int transA, int transB, int M, int N, int K, float alpha,
+                    const float *A, int lda, const float *B, int ldb,
+                    float beta, float *C, int ldc);
+
+/* The same with an explicit backend and thread count (n_threads <= 0 means
+ * gr_threads_get()); for tests and benchmarks. */
+void gr_gemm_ex(gr_gemm_backend be, int n_threads, int transA, int transB,
+                int M, int N, int K, float alpha, const float *A, int lda,
+                const float *B, int ldb, float beta, float *C, int ldc);
+
+/* 1 when the AVX2/FMA kernel can run on this CPU. */
+int gr_gemm_have_avx2(void);
+
+/* Printable backend name ("avx2", "openblas", ...). */
+const char *gr_gemm_backend_name(gr_gemm_backend be);
+
+#endif

@@ -1,0 +1,76 @@
+/* Activations: GELU (tanh approximation), ReLU, SwiGLU (ops.h). */
+#include "genrec/ops.h"
+
+#include <math.h>
+
+#define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
+#define GELU_C 0.044715f
+
+void gr_gelu_forward(float *out, const float *inp, int64_t n)
+{
+    int nt = gr_ops_threads((double)n * 16);
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        float x = inp[i];
+        out[i] = 0.5f * x * (1.0f + tanhf(GELU_K * (x + GELU_C * x * x * x)));
+    }
+}
+
+void gr_gelu_backward(float *dinp, const float *inp, const float *dout, int64_t n)
+{
+    int nt = gr_ops_threads((double)n * 16);
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        float x = inp[i];
+        float t = tanhf(GELU_K * (x + GELU_C * x * x * x));
+        float sech2 = 1.0f - t * t;
+        float g = 0.5f * (1.0f + t) + 0.5f * x * sech2 * GELU_K * (1.0f + 3.0f * GELU_C * x * x);
+        dinp[i] += g * dout[i];
+    }
+}
+
+void gr_relu_forward(float *out, const float *inp, int64_t n)
+{
+    int nt = gr_ops_threads((double)n);
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t i = 0; i < n; i++) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
+}
+
+void gr_relu_backward(float *dinp, const float *inp, const float *dout, int64_t n)
+{
+    int nt = gr_ops_threads((double)n);
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t i = 0; i < n; i++)
+        if (inp[i] > 0.0f) dinp[i] += dout[i];
+}
+
+void gr_swiglu_forward(float *out, const float *inp, int N, int F)
+{
+    int nt = gr_ops_threads((double)N * F * 8);
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int i = 0; i < N; i++) {
+        const float *up = inp + (size_t)i * 2 * F, *gate = up + F;
+        float *o = out + (size_t)i * F;
+        for (int j = 0; j < F; j++) {
+            float g = gate[j];
+            o[j] = up[j] * (g / (1.0f + expf(-g)));
+        }
+    }
+}
+
+void gr_swiglu_backward(float *dinp, const float *inp, const float *dout, int N, int F)
+{
+    int nt = gr_ops_threads((double)N * F * 10);
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int i = 0; i < N; i++) {
+        const float *up = inp + (size_t)i * 2 * F, *gate = up + F, *dy = dout + (size_t)i * F;
+        float *dup = dinp + (size_t)i * 2 * F, *dgate = dup + F;
+        for (int j = 0; j < F; j++) {
+            float g = gate[j];
+            float sig = 1.0f / (1.0f + expf(-g));
+            float silu = g * sig;
+            dup[j] += dy[j] * silu;
+            dgate[j] += dy[j] * up[j] * sig * (1.0f + g * (1.0f - sig));
+        }
+    }
+}

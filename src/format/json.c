@@ -1,0 +1,405 @@
+/* Strict, bounded JSON parser with an arena-allocated DOM (see json.h). */
+#include "genrec/json.h"
+#include "genrec/common.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct jchunk { struct jchunk *next; size_t used, cap; _Alignas(16) unsigned char data[]; } jchunk;
+
+struct gr_json_doc {
+    gr_json root;
+    jchunk *chunks;
+};
+
+typedef struct parser {
+    const unsigned char *s;
+    size_t len, pos;
+    const char *name;
+    gr_json_doc *doc;
+    gr_json *stack;     /* children being collected, shared by all levels */
+    size_t sp, scap;
+    char *sbuf;         /* string decode buffer */
+    size_t scap2;
+} parser;
+
+static void *jalloc(gr_json_doc *d, size_t n)
+{
+    n = (n + 15) & ~(size_t)15;
+    if (!n) n = 16;
+    if (!d->chunks || d->chunks->cap - d->chunks->used < n) {
+        size_t cap = n > 65536 ? n : 65536;
+        jchunk *c = malloc(sizeof(jchunk) + cap);
+        if (!c) { gr_errorf("json: out of memory"); return NULL; }
+        c->next = d->chunks;
+        c->used = 0;
+        c->cap = cap;
+        d->chunks = c;
+    }
+    void *p = d->chunks->data + d->chunks->used;
+    d->chunks->used += n;
+    return p;
+}
+
+static int fail(parser *p, const char *fmt, ...) GR_PRINTF(2, 3);
+static int fail(parser *p, const char *fmt, ...)
+{
+    size_t line = 1, col = 1;
+    for (size_t i = 0; i < p->pos && i < p->len; i++) {
+        if (p->s[i] == '\n') { line++; col = 1; }
+        else if ((p->s[i] & 0xC0) != 0x80) col++;
+    }
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return gr_errorf("%s:%zu:%zu: %s", p->name, line, col, msg);
+}
+
+static void skip_ws(parser *p)
+{
+    while (p->pos < p->len) {
+        unsigned char c = p->s[p->pos];
+        if (c != ' ' && c != '\t' && c != '\n' && c != '\r') break;
+        p->pos++;
+    }
+}
+
+static int push(parser *p, const gr_json *v)
+{
+    if (p->sp == p->scap) {
+        size_t cap = p->scap ? 2 * p->scap : 64;
+        gr_json *ns = realloc(p->stack, cap * sizeof *ns);
+        if (!ns) return gr_errorf("json: out of memory");
+        p->stack = ns;
+        p->scap = cap;
+    }
+    p->stack[p->sp++] = *v;
+    return GR_OK;
+}
+
+static int sbuf_put(parser *p, size_t *n, const void *b, size_t k)
+{
+    if (*n + k + 1 > p->scap2) {
+        size_t cap = p->scap2 ? p->scap2 : 256;
+        while (cap < *n + k + 1) cap *= 2;
+        char *nb = realloc(p->sbuf, cap);
+        if (!nb) return gr_errorf("json: out of memory");
+        p->sbuf = nb;
+        p->scap2 = cap;
+    }
+    memcpy(p->sbuf + *n, b, k);
+    *n += k;
+    return GR_OK;
+}
+
+/* Length of the valid UTF-8 sequence at s[0..left), or 0 if invalid. */
+static size_t utf8_valid(const unsigned char *s, size_t left)
+{
+    unsigned c = s[0];
+    size_t n;
+    uint32_t cp;
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF) { n = 2; cp = c & 0x1F; }
+    else if (c >= 0xE0 && c <= 0xEF) { n = 3; cp = c & 0x0F; }
+    else if (c >= 0xF0 && c <= 0xF4) { n = 4; cp = c & 0x07; }
+    else return 0;
+    if (left < n) return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80) return 0;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+        return 0;
+    return n;
+}
+
+static int hex4(parser *p, uint32_t *out)
+{
+    if (p->len - p->pos < 4) return fail(p, "truncated \\u escape");
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned char c = p->s[p->pos + i];
+        v <<= 4;
+        if (c >= '0' && c <= '9') v |= c - '0';
+        else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F') v |= c - 'A' + 10;
+        else { p->pos += i; return fail(p, "bad hex digit in \\u escape"); }
+    }
+    p->pos += 4;
+    *out = v;
+    return GR_OK;
+}
+
+/* Parse a string at p->pos (which is '"'); result copied into the arena. */
+static int parse_string(parser *p, const char **out, size_t *out_len)
+{
+    size_t n = 0;
+    p->pos++;
+    for (;;) {
+        if (p->pos >= p->len) return fail(p, "unterminated string");
+        unsigned char c = p->s[p->pos];
+        if (c == '"') { p->pos++; break; }
+        if (c < 0x20) return fail(p, "control character 0x%02x in string", c);
+        if (c == '\\') {
+            if (p->pos + 1 >= p->len) return fail(p, "unterminated escape");
+            unsigned char e = p->s[p->pos + 1];
+            const char *simple = NULL;
+            switch (e) {
+            case '"': simple = "\""; break;
+            case '\\': simple = "\\"; break;
+            case '/': simple = "/"; break;
+            case 'b': simple = "\b"; break;
+            case 'f': simple = "\f"; break;
+            case 'n': simple = "\n"; break;
+            case 'r': simple = "\r"; break;
+            case 't': simple = "\t"; break;
+            case 'u': break;
+            default: p->pos++; return fail(p, "invalid escape '\\%c'", e >= 0x20 && e < 0x7f ? e : '?');
+            }
+            if (simple) {
+                if (sbuf_put(p, &n, simple, 1)) return GR_ERR;
+                p->pos += 2;
+                continue;
+            }
+            p->pos += 2;
+            uint32_t cp;
+            if (hex4(p, &cp)) return GR_ERR;
+            if (cp >= 0xDC00 && cp <= 0xDFFF) { p->pos -= 6; return fail(p, "lone low surrogate \\u%04X", cp); }
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                uint32_t lo;
+                if (p->len - p->pos < 6 || p->s[p->pos] != '\\' || p->s[p->pos + 1] != 'u')
+                    return fail(p, "high surrogate \\u%04X not followed by a low surrogate", cp);
+                p->pos += 2;
+                if (hex4(p, &lo)) return GR_ERR;
+                if (lo < 0xDC00 || lo > 0xDFFF) { p->pos -= 6; return fail(p, "\\u%04X is not a low surrogate", lo); }
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            }
+            unsigned char u[4];
+            size_t k;
+            if (cp < 0x80) { u[0] = (unsigned char)cp; k = 1; }
+            else if (cp < 0x800) { u[0] = (unsigned char)(0xC0 | (cp >> 6)); u[1] = (unsigned char)(0x80 | (cp & 0x3F)); k = 2; }
+            else if (cp < 0x10000) {
+                u[0] = (unsigned char)(0xE0 | (cp >> 12)); u[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+                u[2] = (unsigned char)(0x80 | (cp & 0x3F)); k = 3;
+            } else {
+                u[0] = (unsigned char)(0xF0 | (cp >> 18)); u[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+                u[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F)); u[3] = (unsigned char)(0x80 | (cp & 0x3F)); k = 4;
+            }
+            if (sbuf_put(p, &n, u, k)) return GR_ERR;
+            continue;
+        }
+        /* run of plain bytes */
+        size_t start = p->pos;
+        while (p->pos < p->len) {
+            c = p->s[p->pos];
+            if (c == '"' || c == '\\' || c < 0x20) break;
+            size_t k = utf8_valid(p->s + p->pos, p->len - p->pos);
+            if (!k) return fail(p, "invalid UTF-8 byte 0x%02x in string", c);
+            p->pos += k;
+        }
+        if (sbuf_put(p, &n, p->s + start, p->pos - start)) return GR_ERR;
+    }
+    char *s = jalloc(p->doc, n + 1);
+    if (!s) return GR_ERR;
+    if (n) memcpy(s, p->sbuf, n);
+    s[n] = '\0';
+    *out = s;
+    *out_len = n;
+    return GR_OK;
+}
+
+static int parse_number(parser *p, gr_json *v)
+{
+    size_t start = p->pos;
+    const unsigned char *s = p->s;
+    size_t i = p->pos;
+    int is_int = 1;
+    if (i < p->len && s[i] == '-') i++;
+    if (i >= p->len || s[i] < '0' || s[i] > '9') { p->pos = i; return fail(p, "invalid number"); }
+    if (s[i] == '0') {
+        i++;
+        if (i < p->len && s[i] >= '0' && s[i] <= '9') { p->pos = i; return fail(p, "leading zero in number"); }
+    } else {
+        while (i < p->len && s[i] >= '0' && s[i] <= '9') i++;
+    }
+    if (i < p->len && s[i] == '.') {
+        is_int = 0;
+        i++;
+        if (i >= p->len || s[i] < '0' || s[i] > '9') { p->pos = i; return fail(p, "digit expected after '.'"); }
+        while (i < p->len && s[i] >= '0' && s[i] <= '9') i++;
+    }
+    if (i < p->len && (s[i] == 'e' || s[i] == 'E')) {
+        is_int = 0;
+        i++;
+        if (i < p->len && (s[i] == '+' || s[i] == '-')) i++;
+        if (i >= p->len || s[i] < '0' || s[i] > '9') { p->pos = i; return fail(p, "digit expected in exponent"); }
+        while (i < p->len && s[i] >= '0' && s[i] <= '9') i++;
+    }
+    size_t n = i - start;
+    char small[64], *buf = small;
+    if (n >= sizeof small) {
+        buf = malloc(n + 1);
+        if (!buf) return gr_errorf("json: out of memory");
+    }
+    memcpy(buf, s + start, n);
+    buf[n] = '\0';
+    v->type = GR_JSON_NUMBER;
+    v->u.num.d = strtod(buf, NULL);
+    v->u.num.is_int = 0;
+    v->u.num.i = 0;
+    if (is_int) {
+        errno = 0;
+        long long x = strtoll(buf, NULL, 10);
+        if (!errno) { v->u.num.i = x; v->u.num.is_int = 1; }
+    }
+    if (buf != small) free(buf);
+    p->pos = i;
+    return GR_OK;
+}
+
+static int parse_value(parser *p, gr_json *v, int depth);
+
+static int parse_container(parser *p, gr_json *v, int depth, int is_obj)
+{
+    if (depth >= GR_JSON_MAX_DEPTH) return fail(p, "nesting deeper than %d", GR_JSON_MAX_DEPTH);
+    size_t base = p->sp;
+    char close = is_obj ? '}' : ']';
+    p->pos++;
+    skip_ws(p);
+    if (p->pos < p->len && p->s[p->pos] == close) {
+        p->pos++;
+    } else {
+        for (;;) {
+            gr_json child;
+            memset(&child, 0, sizeof child);
+            skip_ws(p);
+            if (is_obj) {
+                if (p->pos >= p->len || p->s[p->pos] != '"') return fail(p, "object key (a string) expected");
+                if (parse_string(p, &child.key, &child.key_len)) return GR_ERR;
+                skip_ws(p);
+                if (p->pos >= p->len || p->s[p->pos] != ':') return fail(p, "':' expected after object key");
+                p->pos++;
+            }
+            const char *key = child.key;
+            size_t key_len = child.key_len;
+            if (parse_value(p, &child, depth + 1)) return GR_ERR;
+            child.key = key;
+            child.key_len = key_len;
+            if (push(p, &child)) return GR_ERR;
+            skip_ws(p);
+            if (p->pos >= p->len) return fail(p, "unterminated %s", is_obj ? "object" : "array");
+            if (p->s[p->pos] == ',') { p->pos++; continue; }
+            if (p->s[p->pos] == close) { p->pos++; break; }
+            return fail(p, "',' or '%c' expected", close);
+        }
+    }
+    size_t n = p->sp - base;
+    gr_json *items = jalloc(p->doc, n * sizeof(gr_json));
+    if (!items) return GR_ERR;
+    if (n) memcpy(items, p->stack + base, n * sizeof(gr_json));
+    p->sp = base;
+    v->type = is_obj ? GR_JSON_OBJECT : GR_JSON_ARRAY;
+    v->n = n;
+    v->u.items = items;
+    return GR_OK;
+}
+
+static int literal(parser *p, const char *word)
+{
+    size_t n = strlen(word);
+    if (p->len - p->pos < n || memcmp(p->s + p->pos, word, n)) return fail(p, "invalid literal (expected '%s')", word);
+    p->pos += n;
+    return GR_OK;
+}
+
+static int parse_value(parser *p, gr_json *v, int depth)
+{
+    skip_ws(p);
+    if (p->pos >= p->len) return fail(p, "value expected, found end of input");
+    unsigned char c = p->s[p->pos];
+    v->key = NULL;
+    switch (c) {
+    case '{': return parse_container(p, v, depth, 1);
+    case '[': return parse_container(p, v, depth, 0);
+    case '"': v->type = GR_JSON_STRING; return parse_string(p, &v->u.str, &v->n);
+    case 't': v->type = GR_JSON_BOOL; v->u.boolean = 1; return literal(p, "true");
+    case 'f': v->type = GR_JSON_BOOL; v->u.boolean = 0; return literal(p, "false");
+    case 'n': v->type = GR_JSON_NULL; return literal(p, "null");
+    default:
+        if (c == '-' || (c >= '0' && c <= '9')) return parse_number(p, v);
+        return fail(p, "unexpected character '%c'", c >= 0x20 && c < 0x7f ? c : '?');
+    }
+}
+
+gr_json_doc *gr_json_parse(const char *text, size_t len, const char *name)
+{
+    if (!name) name = "<json>";
+    if (len > GR_JSON_MAX_INPUT) { gr_errorf("%s: %zu bytes exceeds the JSON input limit", name, len); return NULL; }
+    gr_json_doc *d = calloc(1, sizeof *d);
+    if (!d) { gr_errorf("json: out of memory"); return NULL; }
+    parser p = {(const unsigned char *)(text ? text : ""), text ? len : 0, 0, name, d, NULL, 0, 0, NULL, 0};
+    if (p.len >= 3 && !memcmp(p.s, "\xEF\xBB\xBF", 3)) p.pos = 3; /* tolerate a UTF-8 BOM */
+    int rc = parse_value(&p, &d->root, 0);
+    if (rc == GR_OK) {
+        skip_ws(&p);
+        if (p.pos < p.len) rc = fail(&p, "trailing characters after the JSON value");
+    }
+    free(p.stack);
+    free(p.sbuf);
+    if (rc != GR_OK) { gr_json_free(d); return NULL; }
+    return d;
+}
+
+gr_json_doc *gr_json_load(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) { gr_errorf("%s: cannot open: %s", path, strerror(errno)); return NULL; }
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        if (n == cap) {
+            if (cap > GR_JSON_MAX_INPUT) { free(buf); fclose(f); gr_errorf("%s: file exceeds the JSON input limit", path); return NULL; }
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) { free(buf); buf = NULL; break; }
+            buf = nb;
+            cap *= 2;
+        }
+        size_t r = fread(buf + n, 1, cap - n, f);
+        n += r;
+        if (r == 0) break;
+    }
+    int err = ferror(f);
+    fclose(f);
+    if (!buf) { gr_errorf("%s: out of memory", path); return NULL; }
+    if (err) { free(buf); gr_errorf("%s: read error", path); return NULL; }
+    gr_json_doc *d = gr_json_parse(buf, n, path);
+    free(buf);
+    return d;
+}
+
+const gr_json *gr_json_root(const gr_json_doc *doc) { return &doc->root; }
+
+void gr_json_free(gr_json_doc *doc)
+{
+    if (!doc) return;
+    for (jchunk *c = doc->chunks, *n; c; c = n) { n = c->next; free(c); }
+    free(doc);
+}
+
+const gr_json *gr_json_get(const gr_json *v, const char *key)
+{
+    if (!v || v->type != GR_JSON_OBJECT) return NULL;
+    size_t kl = strlen(key);
+    for (size_t i = 0; i < v->n; i++)
+        if (v->u.items[i].key_len == kl && !memcmp(v->u.items[i].key, key, kl)) return &v->u.items[i];
+    return NULL;
+}
+
+const char *gr_json_str(const gr_json *v)
+{
+    return v && v->type == GR_JSON_STRING ? v->u.str : NULL;
+}
