@@ -35,6 +35,16 @@ static const char *const all_names[] = {
     "tags.csv", "f.inter", "f.item", "f.test.inter", "f.train.inter", "f.text", "reviews.json", "meta_x.json",
     "interactions.csv", "items.csv", "c.grds", "out.grds", NULL};
 
+static void cleanup(void)
+{
+    char path[128];
+    for (int k = 0; all_names[k]; k++) {
+        snprintf(path, sizeof path, "%s/%s", dir, all_names[k]);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
 static void write_file(const char *name, const uint8_t *p, size_t n)
 {
     char path[128];
@@ -50,6 +60,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!dir[0]) {
         snprintf(dir, sizeof dir, "/tmp/genrec-fuzz-XXXXXX");
         if (!mkdtemp(dir)) return 0;
+        atexit(cleanup);
     }
     if (size < 1) return 0;
     int sel = data[0] & 7, extra = (data[0] >> 3) & 1, whole = (data[0] >> 4) & 1;

@@ -152,7 +152,7 @@ static void fd_check(const char *what, const gr_tfm_config *c, int right_align, 
         if (used < 3) gr_test_fail(__FILE__, __LINE__, "%s: d/d%s: only %d smooth probes", what, name, used);
         if (getenv("GR_TEST_VERBOSE")) printf("  %s %-28s rel %.2e (max %.3g)\n", what, name, maxdiff / fmax(maxnum, 1e-12), maxnum);
         /* floor: attn_k.bias has an exactly-zero gradient (softmax shift) */
-        if (!(maxdiff <= tol * fmax(maxnum, 0.05)))
+        if (!(maxdiff <= tol * fmax(maxnum, 0.1)))
             gr_test_fail(__FILE__, __LINE__, "%s: d/d%s max |num-ana| %g > %g * max|num| %g", what, name, maxdiff, tol, maxnum);
     }
     free(out); free(dx); free_batch(&b);
@@ -327,7 +327,30 @@ static void test_determinism_and_growth(void)
         }
     }
     CHECK(memcmp(g1, gr_tfm_grads(m), sizeof(float) * (size_t)np) == 0);
+    /* 1 vs 3 threads: same result up to rounding (bit-identical with the
+     * AVX2 GEMM, whose summation order does not depend on the split) */
+    gr_threads_set(3);
+    gr_tfm_zero_grad(m);
+    CHECK(isfinite(loss(m, &big, out)));
+    REQUIRE(gr_tfm_backward(m, big.R, NULL) == GR_OK);
+    float *g3 = malloc(sizeof(float) * (size_t)np);
+    memcpy(g3, gr_tfm_grads(m), sizeof(float) * (size_t)np);
+    gr_threads_set(1);
+    gr_tfm_zero_grad(m);
+    CHECK(isfinite(loss(m, &big, out)));
+    REQUIRE(gr_tfm_backward(m, big.R, NULL) == GR_OK);
+    gr_threads_set(0);
+    double md = 0, mg = 0;
+    for (int64_t i = 0; i < np; i++) {
+        md = fmax(md, fabs(g3[i] - gr_tfm_grads(m)[i]));
+        mg = fmax(mg, fabs(g3[i]));
+    }
+    CHECK(md <= 1e-5 * mg);
+    free(g3);
     /* backward accumulates */
+    gr_tfm_zero_grad(m);
+    CHECK(isfinite(loss(m, &small, out)));
+    REQUIRE(gr_tfm_backward(m, small.R, NULL) == GR_OK);
     CHECK(isfinite(loss(m, &small, out)));
     REQUIRE(gr_tfm_backward(m, small.R, NULL) == GR_OK);
     CHECK_NEAR(gr_tfm_grads(m)[5], 2.0 * g1[5], 1e-6 * fmax(1.0, fabs(g1[5])));

@@ -11,9 +11,11 @@
  *   backward  dX (N,C) += dY (N,OC) W (OC,C) gr_gemm(0, 0, ..., beta 1)
  *             dW (OC,C) += dY^T X            gr_gemm(1, 0, ..., beta 1)
  *
- * Backends: a packed, register-tiled AVX2/FMA micro-kernel (6x16, chosen at
- * run time with __builtin_cpu_supports) and OpenBLAS cblas_sgemm as the
- * fallback when the CPU lacks AVX2/FMA.
+ * Backends: a register-tiled AVX2/FMA micro-kernel (6x16, chosen at run time
+ * with __builtin_cpu_supports) and OpenBLAS cblas_sgemm. GR_GEMM_AUTO picks
+ * per shape from bench_gemm measurements: the own kernel for the skinny
+ * products of transformers and scoring (any dimension < 512), OpenBLAS when
+ * M, N and K are all >= 512 or when the CPU lacks AVX2/FMA.
  *
  * Thread policy (the whole library follows it): parallelism is OpenMP only.
  * OpenBLAS is switched to 1 thread on first use (its own pthread pool would
@@ -29,7 +31,7 @@
 #define GENREC_GEMM_H
 
 typedef enum gr_gemm_backend {
-    GR_GEMM_AUTO = 0,   /* the fastest available (AVX2 kernel, else BLAS) */
+    GR_GEMM_AUTO = 0,   /* per shape: AVX2 kernel, or BLAS for large squares */
     GR_GEMM_BLAS,       /* OpenBLAS cblas_sgemm, 1 BLAS thread per caller thread */
     GR_GEMM_AVX2,       /* own kernel; falls back to BLAS without AVX2/FMA */
     GR_GEMM_NAIVE,      /* triple loop (reference, slow) */

@@ -20,8 +20,10 @@
  * skip (any order, duplicates and out-of-range ids are ignored; may be NULL
  * when n_exclude == 0). Writes up to k items (best first) to out_items and, if
  * out_scores is not NULL, their scores. Returns the number written (0..k), or
- * -1 with an error message when k < 0, n_items < 0 or memory runs out. The
- * caller owns all buffers. */
+ * -1 with an error message when k < 0, n_items < 0 or memory runs out
+ * (only an exclude list longer than 512 items allocates). The caller owns all
+ * buffers; out_items (used as the heap while scanning) must not overlap
+ * scores or exclude. */
 int32_t gr_topk(const float *scores, int32_t n_items, int32_t k,
                 const int32_t *exclude, int32_t n_exclude,
                 int32_t *out_items, float *out_scores);

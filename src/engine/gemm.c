@@ -15,6 +15,8 @@
 
 /* Below this many multiply-adds a parallel region costs more than it saves. */
 #define GEMM_PAR_MIN_WORK (1 << 17)
+/* AUTO uses OpenBLAS when M, N and K are all at least this large. */
+#define GEMM_BLAS_MIN_DIM 512
 
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
 static void blas_single_thread(void) { openblas_set_num_threads(1); }
@@ -98,6 +100,11 @@ void gr_gemm_ex(gr_gemm_backend be, int n_threads, int transA, int transB,
         return;
     }
     if (be != GR_GEMM_NAIVE) pthread_once(&blas_once, blas_single_thread);
+    /* measured (bench_gemm): the own kernel wins on the skinny shapes of
+     * transformers and scoring; OpenBLAS's packed kernels are a little
+     * faster once every dimension is large */
+    if (be == GR_GEMM_AUTO && M >= GEMM_BLAS_MIN_DIM && N >= GEMM_BLAS_MIN_DIM && K >= GEMM_BLAS_MIN_DIM)
+        be = GR_GEMM_BLAS;
     int nt = n_threads > 0 ? n_threads : gr_threads_get();
     if (omp_in_parallel()) nt = 1;
     double work = (double)M * N * (K > 0 ? K : 1);

@@ -8,6 +8,8 @@
 #include "genrec/common.h"
 #include "genrec/gemm.h"
 
+#include <immintrin.h>
+#include <math.h>
 #include <omp.h>
 #include <string.h>
 
@@ -88,6 +90,7 @@ void gr_pos_embd_forward(float *out, const float *inp, const float *wpe,
     for (int i = 0; i < N; i++) {
         const float *x = inp + (size_t)i * C, *p = wpe + (size_t)pos[i] * C;
         float *o = out + (size_t)i * C;
+#pragma omp simd
         for (int c = 0; c < C; c++) o[c] = x[c] + p[c];
     }
 }
@@ -103,6 +106,7 @@ void gr_pos_embd_backward(float *dwpe, const float *dout, const int32_t *pos, in
         for (int i = 0; i < N; i++) {
             const float *d = dout + (size_t)i * C;
             float *w = dwpe + (size_t)pos[i] * C;
+#pragma omp simd
             for (int c = c0; c < c1; c++) w[c] += d[c];
         }
     }
@@ -113,27 +117,86 @@ void gr_pos_embd_backward(float *dwpe, const float *dout, const int32_t *pos, in
 void gr_residual_forward(float *out, const float *a, const float *b, int64_t n)
 {
     int nt = gr_ops_threads((double)n);
-#pragma omp parallel for num_threads(nt) schedule(static)
+#pragma omp parallel for simd num_threads(nt) schedule(static)
     for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
 void gr_residual_backward(float *da, float *db, const float *dout, int64_t n)
 {
     int nt = gr_ops_threads((double)n);
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (int64_t i = 0; i < n; i++) {
-        if (da) da[i] += dout[i];
-        if (db) db[i] += dout[i];
+    if (da) {
+#pragma omp parallel for simd num_threads(nt) schedule(static)
+        for (int64_t i = 0; i < n; i++) da[i] += dout[i];
+    }
+    if (db) {
+#pragma omp parallel for simd num_threads(nt) schedule(static)
+        for (int64_t i = 0; i < n; i++) db[i] += dout[i];
     }
 }
 
 /* ---- dropout ----------------------------------------------------------------- */
 
-static inline uint64_t mix64(uint64_t z)
+/* lowbias32 (C. Wellons): a bijective 32-bit mixer, vectorisable. */
+static inline uint32_t hash32(uint32_t x)
 {
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
+    x ^= x >> 16;
+    x *= 0x7feb352dU;
+    x ^= x >> 15;
+    x *= 0x846ca68bU;
+    x ^= x >> 16;
+    return x;
+}
+
+/* Keep-decision of element i (the definition; the AVX2 path matches it). */
+static inline uint32_t drop_hash(int64_t i, uint32_t s_lo, uint32_t s_hi)
+{
+    return hash32(hash32((uint32_t)i + s_lo) ^ s_hi ^ (uint32_t)((uint64_t)i >> 32));
+}
+
+static void dropout_range(float *out, uint8_t *mask, const float *inp, int64_t i0, int64_t i1,
+                          uint32_t s_lo, uint32_t s_hi, uint32_t thresh, float scale)
+{
+    for (int64_t i = i0; i < i1; i++) {
+        uint8_t keep = drop_hash(i, s_lo, s_hi) >= thresh;
+        mask[i] = keep;
+        out[i] = inp[i] * (scale * (float)keep);
+    }
+}
+
+__attribute__((target("avx2,fma")))
+static inline __m256i hash32x8(__m256i x)
+{
+    x = _mm256_xor_si256(x, _mm256_srli_epi32(x, 16));
+    x = _mm256_mullo_epi32(x, _mm256_set1_epi32(0x7feb352d));
+    x = _mm256_xor_si256(x, _mm256_srli_epi32(x, 15));
+    x = _mm256_mullo_epi32(x, _mm256_set1_epi32((int)0x846ca68bU));
+    return _mm256_xor_si256(x, _mm256_srli_epi32(x, 16));
+}
+
+/* Same decisions as dropout_range, 8 at a time; [i0, i1) must not cross a
+ * multiple of 2^32 (blocks are far smaller). */
+__attribute__((target("avx2,fma")))
+static void dropout_range_avx2(float *out, uint8_t *mask, const float *inp, int64_t i0,
+                               int64_t i1, uint32_t s_lo, uint32_t s_hi, uint32_t thresh,
+                               float scale)
+{
+    const __m256i flip = _mm256_set1_epi32((int)0x80000000U);
+    const __m256i vth = _mm256_xor_si256(_mm256_set1_epi32((int)thresh), flip);
+    const __m256i step = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i hi = _mm256_set1_epi32((int)(s_hi ^ (uint32_t)((uint64_t)i0 >> 32)));
+    const __m256 vs = _mm256_set1_ps(scale);
+    int64_t i = i0;
+    for (; i + 8 <= i1; i += 8) {
+        __m256i idx = _mm256_add_epi32(_mm256_set1_epi32((int)((uint32_t)i + s_lo)), step);
+        __m256i u = hash32x8(_mm256_xor_si256(hash32x8(idx), hi));
+        /* keep = u >= thresh (unsigned) = !(thresh > u) */
+        __m256i drop = _mm256_cmpgt_epi32(vth, _mm256_xor_si256(u, flip));
+        __m256 keepf = _mm256_andnot_ps(_mm256_castsi256_ps(drop), vs);
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_loadu_ps(inp + i), keepf));
+        unsigned bits = ~(unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(drop)) & 0xffu;
+        for (int j = 0; j < 8; j++) mask[i + j] = (uint8_t)((bits >> j) & 1u);
+    }
+    dropout_range(out, mask, inp, i, i1, s_lo, s_hi, thresh, scale);
 }
 
 void gr_dropout_forward(float *out, uint8_t *mask, const float *inp, int64_t n,
@@ -145,20 +208,19 @@ void gr_dropout_forward(float *out, uint8_t *mask, const float *inp, int64_t n,
         memset(mask, 1, (size_t)n);
         return;
     }
-    /* element i keeps iff a 32-bit hash of (seed, i) >= p * 2^32 */
-    uint32_t thresh = (uint32_t)((double)p * 4294967296.0);
+    /* element i keeps iff hash(hash(i + seed_lo) ^ seed_hi ^ i_hi) >= p * 2^32 */
+    uint32_t thresh = (uint32_t)fmin((double)p * 4294967296.0, 4294967295.0);
+    uint32_t s_lo = (uint32_t)seed, s_hi = (uint32_t)(seed >> 32);
     float scale = 1.0f / (1.0f - p);
-    int64_t npair = (n + 1) / 2;
+    int avx2 = gr_gemm_have_avx2();
+    const int64_t blk = 4096;
+    int64_t nblk = (n + blk - 1) / blk;
     int nt = gr_ops_threads((double)n * 4);
 #pragma omp parallel for num_threads(nt) schedule(static)
-    for (int64_t j = 0; j < npair; j++) {
-        uint64_t h = mix64(seed + (uint64_t)j * 0x9e3779b97f4a7c15ULL);
-        for (int64_t i = 2 * j; i < 2 * j + 2 && i < n; i++) {
-            uint32_t u = (uint32_t)(i & 1 ? h >> 32 : h);
-            uint8_t keep = u >= thresh;
-            mask[i] = keep;
-            out[i] = keep ? inp[i] * scale : 0.0f;
-        }
+    for (int64_t b = 0; b < nblk; b++) {
+        int64_t i0 = b * blk, i1 = i0 + blk < n ? i0 + blk : n;
+        if (avx2) dropout_range_avx2(out, mask, inp, i0, i1, s_lo, s_hi, thresh, scale);
+        else dropout_range(out, mask, inp, i0, i1, s_lo, s_hi, thresh, scale);
     }
 }
 
@@ -166,15 +228,14 @@ void gr_dropout_apply(float *out, const uint8_t *mask, const float *inp, int64_t
 {
     float scale = 1.0f / (1.0f - p);
     int nt = gr_ops_threads((double)n);
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (int64_t i = 0; i < n; i++) out[i] = mask[i] ? inp[i] * scale : 0.0f;
+#pragma omp parallel for simd num_threads(nt) schedule(static)
+    for (int64_t i = 0; i < n; i++) out[i] = inp[i] * (scale * (float)mask[i]);
 }
 
 void gr_dropout_backward(float *dinp, const float *dout, const uint8_t *mask, int64_t n, float p)
 {
     float scale = 1.0f / (1.0f - p);
     int nt = gr_ops_threads((double)n);
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (int64_t i = 0; i < n; i++)
-        if (mask[i]) dinp[i] += dout[i] * scale;
+#pragma omp parallel for simd num_threads(nt) schedule(static)
+    for (int64_t i = 0; i < n; i++) dinp[i] += dout[i] * (scale * (float)mask[i]);
 }

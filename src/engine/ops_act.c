@@ -1,10 +1,12 @@
 /* Activations: GELU (tanh approximation), ReLU, SwiGLU (ops.h). */
 #include "genrec/ops.h"
+#include "vmath.h"
 
 #include <math.h>
 
 #define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
 #define GELU_C 0.044715f
+#define SIG_CHUNK 64 /* sigmoid computed in chunks on the stack */
 
 void gr_gelu_forward(float *out, const float *inp, int64_t n)
 {
@@ -32,16 +34,15 @@ void gr_gelu_backward(float *dinp, const float *inp, const float *dout, int64_t 
 void gr_relu_forward(float *out, const float *inp, int64_t n)
 {
     int nt = gr_ops_threads((double)n);
-#pragma omp parallel for num_threads(nt) schedule(static)
+#pragma omp parallel for simd num_threads(nt) schedule(static)
     for (int64_t i = 0; i < n; i++) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
 }
 
 void gr_relu_backward(float *dinp, const float *inp, const float *dout, int64_t n)
 {
     int nt = gr_ops_threads((double)n);
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (int64_t i = 0; i < n; i++)
-        if (inp[i] > 0.0f) dinp[i] += dout[i];
+#pragma omp parallel for simd num_threads(nt) schedule(static)
+    for (int64_t i = 0; i < n; i++) dinp[i] += inp[i] > 0.0f ? dout[i] : 0.0f;
 }
 
 void gr_swiglu_forward(float *out, const float *inp, int N, int F)
@@ -51,9 +52,12 @@ void gr_swiglu_forward(float *out, const float *inp, int N, int F)
     for (int i = 0; i < N; i++) {
         const float *up = inp + (size_t)i * 2 * F, *gate = up + F;
         float *o = out + (size_t)i * F;
-        for (int j = 0; j < F; j++) {
-            float g = gate[j];
-            o[j] = up[j] * (g / (1.0f + expf(-g)));
+        float sig[SIG_CHUNK];
+        for (int j0 = 0; j0 < F; j0 += SIG_CHUNK) {
+            int w = F - j0 < SIG_CHUNK ? F - j0 : SIG_CHUNK;
+            gr_vsigmoid(sig, gate + j0, w);
+#pragma omp simd
+            for (int j = 0; j < w; j++) o[j0 + j] = up[j0 + j] * (gate[j0 + j] * sig[j]);
         }
     }
 }
@@ -65,12 +69,17 @@ void gr_swiglu_backward(float *dinp, const float *inp, const float *dout, int N,
     for (int i = 0; i < N; i++) {
         const float *up = inp + (size_t)i * 2 * F, *gate = up + F, *dy = dout + (size_t)i * F;
         float *dup = dinp + (size_t)i * 2 * F, *dgate = dup + F;
-        for (int j = 0; j < F; j++) {
-            float g = gate[j];
-            float sig = 1.0f / (1.0f + expf(-g));
-            float silu = g * sig;
-            dup[j] += dy[j] * silu;
-            dgate[j] += dy[j] * up[j] * sig * (1.0f + g * (1.0f - sig));
+        float sigv[SIG_CHUNK];
+        for (int j0 = 0; j0 < F; j0 += SIG_CHUNK) {
+            int w = F - j0 < SIG_CHUNK ? F - j0 : SIG_CHUNK;
+            gr_vsigmoid(sigv, gate + j0, w);
+#pragma omp simd
+            for (int jj = 0; jj < w; jj++) {
+                int j = j0 + jj;
+                float g = gate[j], sig = sigv[jj];
+                dup[j] += dy[j] * (g * sig);
+                dgate[j] += dy[j] * up[j] * sig * (1.0f + g * (1.0f - sig));
+            }
         }
     }
 }

@@ -118,10 +118,10 @@ void gr_attention_forward(float *out, float *att, float *scratch, const float *q
             for (int ii = 0; ii < rb; ii++) {
                 int i = r0 + ii;
                 float *row = S + (size_t)ii * ldS;
-                float mx = row[0];
-                for (int j = 1; j <= i; j++) mx = row[j] > mx ? row[j] : mx;
+                float mx = gr_vmax(row, i + 1);
                 float sum = gr_vexp_shift_sum(row, i + 1, mx);
                 float inv = 1.0f / sum;
+#pragma omp simd
                 for (int j = 0; j <= i; j++) row[j] *= inv;
                 int jend = P ? T : r1;
                 for (int j = i + 1; j < jend; j++) row[j] = 0.0f;
@@ -170,8 +170,8 @@ void gr_attention_backward(float *dqkv, float *scratch, const float *dout, const
                     int i = r0 + ii;
                     const float *p = Pb + (size_t)ii * T;
                     float *d = dS + (size_t)ii * r1;
-                    float dot = 0.0f;
-                    for (int j = 0; j <= i; j++) dot += p[j] * d[j];
+                    float dot = gr_vdot(p, d, i + 1);
+#pragma omp simd
                     for (int j = 0; j <= i; j++) d[j] = p[j] * (d[j] - dot) * scale;
                     for (int j = i + 1; j < r1; j++) d[j] = 0.0f;
                 }

@@ -10,4 +10,59 @@ float gr_vexp_shift_sum(float *x, int n, float shift);
 /* y[j] = 1 / (1 + exp(-x[j])) (logistic sigmoid), same dispatch. */
 void gr_vsigmoid(float *y, const float *x, int n);
 
+/* Reductions with 8 independent partial sums (vectorisable without
+ * -ffast-math), combined in a fixed order: deterministic, and ~8x faster
+ * than a single serial accumulator on short rows. */
+static inline float gr_vsum(const float *x, int n)
+{
+    float a[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) a[j] += x[i + j];
+    float s = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+    for (; i < n; i++) s += x[i];
+    return s;
+}
+
+/* sum (x - m)^2 */
+static inline float gr_vsumsq_centered(const float *x, float m, int n)
+{
+    float a[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) {
+            float d = x[i + j] - m;
+            a[j] += d * d;
+        }
+    float s = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+    for (; i < n; i++) s += (x[i] - m) * (x[i] - m);
+    return s;
+}
+
+/* sum x * y */
+static inline float gr_vdot(const float *x, const float *y, int n)
+{
+    float a[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) a[j] += x[i + j] * y[i + j];
+    float s = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+    for (; i < n; i++) s += x[i] * y[i];
+    return s;
+}
+
+/* max of x[0..n), n >= 1 */
+static inline float gr_vmax(const float *x, int n)
+{
+    float a[8];
+    int i = 0;
+    for (int j = 0; j < 8; j++) a[j] = x[0];
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) a[j] = x[i + j] > a[j] ? x[i + j] : a[j];
+    float s = a[0];
+    for (int j = 1; j < 8; j++) s = a[j] > s ? a[j] : s;
+    for (; i < n; i++) s = x[i] > s ? x[i] : s;
+    return s;
+}
+
 #endif
