@@ -68,15 +68,69 @@ const char *gr_test_tmpdir(void)
     return dir;
 }
 
-const char *gr_test_write_file(const char *name, const char *text)
+const char *gr_test_path(const char *name)
 {
     static char buf[8][512];
     static int slot;
     char *b = buf[slot++ & 7];
     snprintf(b, sizeof buf[0], "%s/%s", gr_test_tmpdir(), name);
+    return b;
+}
+
+const char *gr_test_write_file(const char *name, const char *text)
+{
+    const char *b = gr_test_path(name);
     FILE *f = fopen(b, "wb");
     if (!f) { perror(b); exit(1); }
     fwrite(text, 1, strlen(text), f);
     fclose(f);
     return b;
+}
+
+char *gr_test_read_file(const char *path, size_t *len)
+{
+    char saved[1024]; /* keep the library's error message for the test to check */
+    snprintf(saved, sizeof saved, "%s", gr_error_message());
+    size_t n;
+    char *b = gr_read_file(path, 0, &n);
+    if (b && len) *len = n;
+    gr_errorf("%s", saved);
+    return b;
+}
+
+const char *gr_test_read_text(const char *path)
+{
+    static char *ring[4];
+    static int slot;
+    char **b = &ring[slot++ & 3];
+    free(*b);
+    *b = gr_test_read_file(path, NULL);
+    return *b;
+}
+
+void gr_test_save_seed(const char *path, const char *name)
+{
+    const char *dir = getenv("GENREC_WRITE_FUZZ_CORPUS");
+    if (!dir) return;
+    size_t n;
+    char *d = gr_test_read_file(path, &n), out[1024];
+    snprintf(out, sizeof out, "%s/%s", dir, name);
+    FILE *f = fopen(out, "wb");
+    if (d && f) fwrite(d, 1, n, f);
+    if (f) fclose(f);
+    free(d);
+}
+
+int32_t gr_test_item_of(const gr_dataset *d, const char *key)
+{
+    for (int32_t i = 0; i < d->n_items; i++)
+        if (!strcmp(d->item_key[i], key)) return i;
+    return -1;
+}
+
+int32_t gr_test_user_of(const gr_dataset *d, const char *key)
+{
+    for (int32_t u = 0; u < d->n_users; u++)
+        if (!strcmp(d->user_key[u], key)) return u;
+    return -1;
 }

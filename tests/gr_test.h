@@ -12,8 +12,11 @@
 #ifndef GR_TEST_H
 #define GR_TEST_H
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "genrec/dataset.h"
 
 extern int gr_test_cur_failed;
 void gr_test_fail(const char *file, int line, const char *fmt, ...);
@@ -28,6 +31,20 @@ const char *gr_test_shared(const char *rel);
 const char *gr_test_tmpdir(void);
 /* Write text to tmpdir/name and return its path (ring of 8 static buffers). */
 const char *gr_test_write_file(const char *name, const char *text);
+/* tmpdir/name (nothing is created); ring of 8 static buffers. */
+const char *gr_test_path(const char *name);
+/* The whole file at path with a NUL after it (free with free), or NULL when
+ * it cannot be read (no failure recorded); *len (if not NULL) = its size. */
+char *gr_test_read_file(const char *path, size_t *len);
+/* The whole file as text, in a ring of 4 buffers owned by the framework
+ * (valid for the next 3 calls), or NULL when it cannot be read. */
+const char *gr_test_read_text(const char *path);
+/* With GENREC_WRITE_FUZZ_CORPUS=DIR set, copy the file at path to DIR/name
+ * (seeds for fuzz/corpus/); otherwise do nothing. */
+void gr_test_save_seed(const char *path, const char *name);
+/* Dense id of the item / user with this key in d, or -1. */
+int32_t gr_test_item_of(const gr_dataset *d, const char *key);
+int32_t gr_test_user_of(const gr_dataset *d, const char *key);
 
 #define GR_RUN(fn) gr_test_run(#fn, fn)
 

@@ -48,26 +48,12 @@ static gr_dataset *load(const char *dir, const char *fmt, int dedup)
     return d;
 }
 
-static int32_t item_of(const gr_dataset *d, const char *key)
-{
-    for (int32_t i = 0; i < d->n_items; i++)
-        if (!strcmp(d->item_key[i], key)) return i;
-    return -1;
-}
-
-static int32_t user_of(const gr_dataset *d, const char *key)
-{
-    for (int32_t u = 0; u < d->n_users; u++)
-        if (!strcmp(d->user_key[u], key)) return u;
-    return -1;
-}
-
 /* The user's item keys in order, space-separated. */
 static const char *seq_of(const gr_dataset *d, const char *user)
 {
     static char buf[1024];
     buf[0] = '\0';
-    int32_t u = user_of(d, user);
+    int32_t u = gr_test_user_of(d, user);
     if (u < 0) return "(no user)";
     for (int64_t k = d->user_off[u]; k < d->user_off[u + 1]; k++) {
         if (buf[0]) strcat(buf, " ");
@@ -100,15 +86,15 @@ static void test_ml100k(void)
     CHECK_STR(d->user_key[0], "1");
     CHECK_STR(d->item_key[0], "10");
     CHECK_STR(d->item_key[1], "20");
-    int32_t i10 = item_of(d, "10"), i20 = item_of(d, "20"), i40 = item_of(d, "40");
+    int32_t i10 = gr_test_item_of(d, "10"), i20 = gr_test_item_of(d, "20"), i40 = gr_test_item_of(d, "40");
     REQUIRE(i10 >= 0 && i20 >= 0 && i40 >= 0);
     CHECK_STR(d->item_title[i10], "Caf\xc3\xa9 Society (1995)");
     CHECK_STR(d->item_genres[i10], "Action|Comedy");
     CHECK_STR(d->item_title[i20], "Sense & Sensibility (1995)");
     CHECK_STR(d->item_genres[i20], "Drama|Romance");
-    CHECK_STR(d->item_genres[item_of(d, "30")], "unknown");
+    CHECK_STR(d->item_genres[gr_test_item_of(d, "30")], "unknown");
     CHECK_STR(d->item_title[i40], ""); /* no u.item entry: "" never NULL */
-    int32_t u1 = user_of(d, "1");
+    int32_t u1 = gr_test_user_of(d, "1");
     CHECK_NEAR(d->inter_rating[d->user_off[u1]], 3.0, 0);
     CHECK_EQ_INT(d->inter_time[d->user_off[u1] + 4], 9);
     gr_dataset_free(d);
@@ -138,7 +124,7 @@ static void test_mldat(void)
     CHECK_EQ_INT(d->n_items, 2);
     CHECK_EQ_INT(d->n_inter, 3);
     CHECK_STR(seq_of(d, "1"), "1193 661");
-    int32_t i = item_of(d, "661");
+    int32_t i = gr_test_item_of(d, "661");
     REQUIRE(i >= 0);
     CHECK_STR(d->item_title[i], "James and the Giant Peach: Caf\xc3\xa9 (1996)");
     CHECK_STR(d->item_genres[i], "Animation|Children's|Musical");
@@ -161,11 +147,11 @@ static void test_mlcsv(void)
     CHECK_STR(d->format, "ml-csv");
     CHECK_EQ_INT(d->n_items, 2);
     CHECK_STR(seq_of(d, "1"), "3 1");
-    int32_t i3 = item_of(d, "3");
+    int32_t i3 = gr_test_item_of(d, "3");
     REQUIRE(i3 >= 0);
     CHECK_STR(d->item_title[i3], "American President, The (1995)");
     CHECK_STR(d->item_text[i3], "politics, US");
-    CHECK_NEAR(d->inter_rating[d->user_off[user_of(d, "2")]], 0.5, 0);
+    CHECK_NEAR(d->inter_rating[d->user_off[gr_test_user_of(d, "2")]], 0.5, 0);
     gr_dataset_free(d);
 
     /* the quoted title with escaped quotes, when rated */
@@ -199,11 +185,11 @@ static void test_recbole(void)
     CHECK_EQ_INT(d->n_items, 3);
     CHECK(d->has_time && d->has_rating);
     CHECK_STR(seq_of(d, "u1"), "i2 i3 i1");
-    int32_t i1 = item_of(d, "i1");
+    int32_t i1 = gr_test_item_of(d, "i1");
     CHECK_STR(d->item_title[i1], "The Matrix & more");
     CHECK_STR(d->item_genres[i1], "Action|Sci-Fi");
-    CHECK_STR(d->item_title[item_of(d, "i2")], "Caf\xc3\xa9");
-    CHECK_EQ_INT(d->inter_time[d->user_off[user_of(d, "u1")] + 2], 978300760);
+    CHECK_STR(d->item_title[gr_test_item_of(d, "i2")], "Caf\xc3\xa9");
+    CHECK_EQ_INT(d->inter_time[d->user_off[gr_test_user_of(d, "u1")] + 2], 978300760);
     gr_dataset_free(d);
 
     /* no timestamp: order only, times become positions */
@@ -213,9 +199,9 @@ static void test_recbole(void)
     REQUIRE(d);
     CHECK(!d->has_time && !d->has_rating && !d->inter_rating);
     CHECK_STR(seq_of(d, "a"), "1 2 3");
-    int32_t a = user_of(d, "a");
+    int32_t a = gr_test_user_of(d, "a");
     for (int k = 0; k < 3; k++) CHECK_EQ_INT(d->inter_time[d->user_off[a] + k], k);
-    int32_t i2 = item_of(d, "2");
+    int32_t i2 = gr_test_item_of(d, "2");
     CHECK_STR(d->item_text[i2], "Glue, Brown. Tapes Adhesives. Gorilla.");
     CHECK_STR(d->item_title[i2], "Glue, Brown");
     gr_dataset_free(d);
@@ -247,12 +233,12 @@ static void test_recbole_seq(void)
     CHECK_STR(seq_of(d, "2"), "5 6 7 8");   /* longest train row */
     CHECK_EQ_INT(d->n_inter, 12);
     CHECK_EQ_INT(d->n_items, 9);
-    int32_t i0 = item_of(d, "0");
+    int32_t i0 = gr_test_item_of(d, "0");
     CHECK_STR(d->item_title[i0], "Gorilla Glue, 8 oz");
     CHECK_STR(d->item_text[i0], "Gorilla Glue, 8 oz. Industrial & Scientific Tapes. Gorilla.");
-    CHECK_STR(d->item_title[item_of(d, "1")], "No sentence end");
-    CHECK_STR(d->item_title[item_of(d, "5")], "");
-    int32_t u2 = user_of(d, "2");
+    CHECK_STR(d->item_title[gr_test_item_of(d, "1")], "No sentence end");
+    CHECK_STR(d->item_title[gr_test_item_of(d, "5")], "");
+    int32_t u2 = gr_test_user_of(d, "2");
     CHECK_EQ_INT(d->inter_time[d->user_off[u2] + 3], 3);
     gr_dataset_free(d);
 
@@ -289,13 +275,13 @@ static void test_amazon(void)
     CHECK_EQ_INT(d->n_inter, 3);
     CHECK(d->has_rating);
     CHECK_STR(seq_of(d, "A1"), "B02 B01");
-    int32_t b1 = item_of(d, "B01"), b2 = item_of(d, "B02");
+    int32_t b1 = gr_test_item_of(d, "B01"), b2 = gr_test_item_of(d, "B02");
     CHECK_STR(d->item_title[b1], "Gorilla Glue & more \xc3\xa9");
     CHECK_STR(d->item_brand[b1], "Gorilla");
     CHECK_STR(d->item_genres[b1], "Tools & Home|Glue");
     CHECK_STR(d->item_text[b1], "Strong. Sticks");
     CHECK_STR(d->item_title[b2], "Tape\xf0\x9f\x98\x80");
-    CHECK_NEAR(d->inter_rating[d->user_off[user_of(d, "A2")]], 4.0, 0);
+    CHECK_NEAR(d->inter_rating[d->user_off[gr_test_user_of(d, "A2")]], 4.0, 0);
     gr_dataset_free(d);
 
     /* the reviews file path: meta_<category>.json is found next to it */
@@ -303,7 +289,7 @@ static void test_amazon(void)
     snprintf(p, sizeof p, "%s/amz/Tools_5.json.gz", gr_test_tmpdir());
     d = gr_dataset_load(p, NULL);
     REQUIRE(d);
-    CHECK_STR(d->item_brand[item_of(d, "B01")], "Gorilla");
+    CHECK_STR(d->item_brand[gr_test_item_of(d, "B01")], "Gorilla");
     gr_dataset_free(d);
 }
 
@@ -317,7 +303,7 @@ static void test_csv(void)
     CHECK_STR(d->name, "gen");
     CHECK_EQ_INT(d->n_inter, 3);
     CHECK_STR(seq_of(d, "u1"), "y x");
-    int32_t x = item_of(d, "x");
+    int32_t x = gr_test_item_of(d, "x");
     CHECK_STR(d->item_title[x], "Hello, World");
     CHECK_STR(d->item_genres[x], "a|b");
     CHECK_STR(d->item_brand[x], "ACME");
@@ -350,7 +336,7 @@ static void test_prepare_opts(void)
     REQUIRE(d);
     CHECK_EQ_INT(d->n_inter, 7);
     CHECK_STR(seq_of(d, "a"), "1 2 3");
-    CHECK_EQ_INT(d->inter_time[d->user_off[user_of(d, "a")] + 1], 2);
+    CHECK_EQ_INT(d->inter_time[d->user_off[gr_test_user_of(d, "a")] + 1], 2);
     gr_dataset_free(d);
 
     char p[512];

@@ -7,6 +7,7 @@
 
 #include "gr_test.h"
 #include "genrec/dataset.h"
+#include "genrec/json.h"
 
 static int case_no;
 
@@ -241,7 +242,7 @@ static void test_json(void)
     FAIL4(d, NULL, "r.json:1:2:", "python-dict", "only strict JSON", NULL);
     d = fresh();
     PUT(d, "r.json", "{\"reviewerID\": \"A\", \"asin\": \"B\", \"unixReviewTime\": 1}\n{\"reviewerID\": \"A\",}\n");
-    FAIL4(d, NULL, "r.json:2:20:", "invalid JSON", NULL, NULL);
+    FAIL4(d, NULL, "r.json:2:20:", "object key", NULL, NULL);
     d = fresh();
     PUT(d, "r.json", "{\"reviewerID\": \"A\", \"asin\": \"B\"}\n");
     FAIL4(d, NULL, "r.json:1:", "field 'unixReviewTime'", "missing", NULL);
@@ -258,9 +259,9 @@ static void test_json(void)
     PUT(d, "r.json", "[1, 2]\n");
     FAIL4(d, NULL, "r.json:1:", "JSON object", NULL, NULL);
     d = fresh();
-    char deep[300];
-    memset(deep, '[', 200);
-    strcpy(deep + 200, "\n");
+    char deep[GR_JSON_MAX_DEPTH + 16];
+    memset(deep, '[', GR_JSON_MAX_DEPTH + 8);
+    strcpy(deep + GR_JSON_MAX_DEPTH + 8, "\n");
     put(d, "r.json", deep, strlen(deep));
     FAIL4(d, NULL, "r.json:1:", "nesting", NULL, NULL);
     d = fresh();

@@ -18,20 +18,6 @@ static gr_dataset *load(const char *rel, int dedup)
     return d;
 }
 
-static int32_t item_of(const gr_dataset *d, const char *key)
-{
-    for (int32_t i = 0; i < d->n_items; i++)
-        if (!strcmp(d->item_key[i], key)) return i;
-    return -1;
-}
-
-static int32_t user_of(const gr_dataset *d, const char *key)
-{
-    for (int32_t u = 0; u < d->n_users; u++)
-        if (!strcmp(d->user_key[u], key)) return u;
-    return -1;
-}
-
 /* Interactions whose time equals the previous one of the same user. */
 static int64_t count_ties(const gr_dataset *d)
 {
@@ -79,12 +65,12 @@ static void test_ml100k(void)
     CHECK(d->has_time && d->has_rating);
     check_sane(d);
     CHECK_EQ_INT(count_ties(d), 50561);
-    int32_t i1 = item_of(d, "1");
+    int32_t i1 = gr_test_item_of(d, "1");
     REQUIRE(i1 >= 0);
     CHECK_STR(d->item_title[i1], "Toy Story (1995)");
     CHECK_STR(d->item_genres[i1], "Animation|Children's|Comedy");
-    CHECK_STR(d->item_title[item_of(d, "267")], "unknown");
-    CHECK_STR(d->item_title[item_of(d, "1682")], "Scream of Stone (Schrei aus Stein) (1991)");
+    CHECK_STR(d->item_title[gr_test_item_of(d, "267")], "unknown");
+    CHECK_STR(d->item_title[gr_test_item_of(d, "1682")], "Scream of Stone (Schrei aus Stein) (1991)");
 
     /* every user's sequence equals an independent stable sort of u.data */
     FILE *f = fopen(raw, "r");
@@ -104,7 +90,7 @@ static void test_ml100k(void)
     char key[32];
     for (int64_t k = 0; k < n;) {
         snprintf(key, sizeof key, "%d", rows[k].user);
-        int32_t du = user_of(d, key);
+        int32_t du = gr_test_user_of(d, key);
         int64_t pos = du >= 0 ? d->user_off[du] : -1;
         int64_t k0 = k;
         for (; k < n && rows[k].user == rows[k0].user; k++, pos++) {
@@ -139,11 +125,11 @@ static void test_ml_latest_small(void)
     CHECK_EQ_INT(d->n_items, 9724);
     CHECK_EQ_INT(d->n_inter, 100836);
     check_sane(d);
-    CHECK_STR(d->item_title[item_of(d, "1")], "Toy Story (1995)");
-    CHECK_STR(d->item_genres[item_of(d, "1")], "Adventure|Animation|Children|Comedy|Fantasy");
-    CHECK_STR(d->item_title[item_of(d, "11")], "American President, The (1995)");
-    CHECK_STR(d->item_title[item_of(d, "73")], "Mis\xc3\xa9rables, Les (1995)");
-    int32_t u1 = user_of(d, "1");
+    CHECK_STR(d->item_title[gr_test_item_of(d, "1")], "Toy Story (1995)");
+    CHECK_STR(d->item_genres[gr_test_item_of(d, "1")], "Adventure|Animation|Children|Comedy|Fantasy");
+    CHECK_STR(d->item_title[gr_test_item_of(d, "11")], "American President, The (1995)");
+    CHECK_STR(d->item_title[gr_test_item_of(d, "73")], "Mis\xc3\xa9rables, Les (1995)");
+    int32_t u1 = gr_test_user_of(d, "1");
     REQUIRE(u1 >= 0);
     CHECK_EQ_INT(d->user_off[u1 + 1] - d->user_off[u1], 232);
     gr_dataset_free(d);
@@ -161,8 +147,8 @@ static void test_lastfm(void)
     CHECK_EQ_INT(d->n_inter, 68436);
     CHECK(!d->has_rating);
     check_sane(d);
-    CHECK_STR(d->item_title[item_of(d, "1")], "Morcheeba");
-    CHECK_STR(d->item_title[item_of(d, "3")], "Caf\xc3\xa9 Del Mar");
+    CHECK_STR(d->item_title[gr_test_item_of(d, "1")], "Morcheeba");
+    CHECK_STR(d->item_title[gr_test_item_of(d, "3")], "Caf\xc3\xa9 Del Mar");
     gr_dataset_free(d);
 }
 
@@ -187,11 +173,11 @@ static void test_amazon_scientific(void)
     CHECK(!d->has_time);
     check_sane(d);
     /* user 0's sequence: test row "0 1 2 3" + target 4 */
-    int32_t u0 = user_of(d, "0");
+    int32_t u0 = gr_test_user_of(d, "0");
     REQUIRE(u0 >= 0);
     CHECK_EQ_INT(d->user_off[u0 + 1] - d->user_off[u0], 5);
     for (int k = 0; k < 5; k++) CHECK_EQ_INT(d->inter_time[d->user_off[u0] + k], k);
-    int32_t i0 = item_of(d, "0"); /* ASIN B00O47ILVA through item2index */
+    int32_t i0 = gr_test_item_of(d, "0"); /* ASIN B00O47ILVA through item2index */
     REQUIRE(i0 >= 0);
     CHECK_STR(d->item_title[i0], "Vive Suction Cup Reacher Grabber - 32 Heavy Duty Mobility Grip Hand Aid - Handle "
                                  "Tool Light Bulb Remover, Ipad Pickup, Long Handled Trash Litter Picker, Garbage "

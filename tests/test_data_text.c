@@ -5,7 +5,6 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "data/json_lines.h"
 #include "data/strmap.h"
 #include "data/text.h"
 #include "genrec/dataset.h"
@@ -154,40 +153,6 @@ static void test_line_reader(void)
     CHECK_HAS(gr_error_message(), "/nonexistent/x: cannot open");
 }
 
-static void test_json(void)
-{
-    gr_jl_doc j;
-    gr_jl_init(&j);
-    const char *src = " {\"a\": [1, -2.5e1, true, false, null, \"x\\u00e9\\ud83d\\ude00\\n\"], \"b\": {\"c\": \"\\ud800\"},"
-                      " \"a2\": {}, \"e\": [], \"a\": 7} ";
-    const gr_jl *o = gr_jl_parse(&j, src, strlen(src), "f.json", 3);
-    REQUIRE(o);
-    CHECK(o->type == GR_JL_OBJECT);
-    const gr_jl *a = gr_jl_get(&j, o, "a");
-    REQUIRE(a);
-    CHECK(a->type == GR_JL_NUMBER && a->num == 7); /* last duplicate wins */
-    const gr_jl *b = gr_jl_get(&j, o, "b");
-    CHECK_STR(gr_jl_str(&j, gr_jl_get(&j, b, "c")), "\xef\xbf\xbd"); /* lone surrogate */
-    const gr_jl *arr = gr_jl_first(&j, o);
-    REQUIRE(arr && arr->type == GR_JL_ARRAY);
-    const gr_jl *v = gr_jl_first(&j, arr);
-    CHECK(v && v->type == GR_JL_NUMBER && v->num == 1);
-    v = gr_jl_next(&j, v);
-    CHECK(v && v->num == -25);
-    CHECK_STR(gr_jl_str(&j, v), "-2.5e1");
-    v = gr_jl_next(&j, gr_jl_next(&j, gr_jl_next(&j, gr_jl_next(&j, v))));
-    CHECK(v && v->type == GR_JL_STRING);
-    CHECK_STR(gr_jl_str(&j, v), "x\xc3\xa9\xf0\x9f\x98\x80\n");
-    CHECK(gr_jl_first(&j, gr_jl_get(&j, o, "e")) == NULL);
-    static const char *const bad[] = {"{", "[1,]", "{\"a\" 1}", "01", "1.", "-", "\"abc", "tru", "{} x",
-                                      "\"\\u12G4\"", "[1 2]", "{\"a\":1,}", "nan", "1e999", "\"\x01\""};
-    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
-        if (gr_jl_parse(&j, bad[k], strlen(bad[k]), "f.json", 9)) gr_test_fail(__FILE__, __LINE__, "accepted %s", bad[k]);
-        CHECK_HAS(gr_error_message(), "f.json:9:");
-    }
-    gr_jl_free(&j);
-}
-
 static void test_strmap(void)
 {
     gr_strmap m;
@@ -258,7 +223,6 @@ int main(void)
     GR_RUN(test_fields);
     GR_RUN(test_numbers);
     GR_RUN(test_line_reader);
-    GR_RUN(test_json);
     GR_RUN(test_strmap);
     GR_RUN(test_builder);
     return gr_test_finish();

@@ -271,17 +271,6 @@ static void test_fit_ctx(void)
 
 /* ---- output ------------------------------------------------------------------ */
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    static char buf[1 << 16];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    return buf;
-}
-
 static void test_json_and_table(void)
 {
     gr_eval_result r[2];
@@ -298,7 +287,7 @@ static void test_json_and_table(void)
     char path[512];
     snprintf(path, sizeof path, "%s/res.json", gr_test_tmpdir());
     REQUIRE(gr_eval_write_json_run(path, "ml \"x\"", "loo", r, 2, 4, 7) == GR_OK);
-    const char *j = slurp(path);
+    const char *j = gr_test_read_text(path);
     REQUIRE(j);
     CHECK(!strncmp(j, "{\"dataset\":\"ml \\\"x\\\"\", \"protocol\":\"loo\", \"results\":[", 48));
     CHECK_HAS(j, "{\"model\":\"pop\", \"metrics\":{\"HR@1\":0.250000, \"HR@5\":0.500000, \"HR@10\":0.500000, "
@@ -342,7 +331,7 @@ static void test_json_and_table(void)
     CHECK_HAS(gr_error_message(), "no/such/dir/r.json");
     /* the seedless form */
     REQUIRE(gr_eval_write_json(path, "d", "ts", r, 1) == GR_OK);
-    j = slurp(path);
+    j = gr_test_read_text(path);
     CHECK_HAS(j, "\"n_test\":4}");
     CHECK(!strstr(j, "seed"));
 
@@ -379,29 +368,29 @@ static void test_cli(void)
     snprintf(err, sizeof err, "%s/cli.err", gr_test_tmpdir());
     snprintf(outp, sizeof outp, "%s/cli.out", gr_test_tmpdir());
     CHECK_EQ_INT(run_cli("eval --help", err), 0);
-    const char *h = slurp(outp);
+    const char *h = gr_test_read_text(outp);
     CHECK_HAS(h, "--include-seen");
     CHECK_HAS(h, "--export-split");
     CHECK_HAS(h, "--max-hist");
     CHECK_HAS(h, "c20");
     CHECK_EQ_INT(run_cli("eval --protocol loo", err), 2);
-    CHECK_HAS(slurp(err), "--data");
+    CHECK_HAS(gr_test_read_text(err), "--data");
     CHECK_EQ_INT(run_cli("eval --data x --protocol nope", err), 2);
-    CHECK_HAS(slurp(err), "unknown protocol 'nope'");
+    CHECK_HAS(gr_test_read_text(err), "unknown protocol 'nope'");
     CHECK_EQ_INT(run_cli("eval --data x --models pop,nosuch", err), 2);
-    CHECK_HAS(slurp(err), "unknown model 'nosuch'");
+    CHECK_HAS(gr_test_read_text(err), "unknown model 'nosuch'");
     CHECK_EQ_INT(run_cli("eval --data x --models pop --param bad", err), 2);
-    CHECK_HAS(slurp(err), "MODEL.key=value");
+    CHECK_HAS(gr_test_read_text(err), "MODEL.key=value");
     CHECK_EQ_INT(run_cli("eval --data x --models pop --param nosuch.k=1", err), 2);
-    CHECK_HAS(slurp(err), "unknown model 'nosuch'");
+    CHECK_HAS(gr_test_read_text(err), "unknown model 'nosuch'");
     CHECK_EQ_INT(run_cli("eval --data x --models pop --param pop.k=1", err), 2);
-    CHECK_HAS(slurp(err), "pop.k");
+    CHECK_HAS(gr_test_read_text(err), "pop.k");
     CHECK_EQ_INT(run_cli("eval --data x --seed abc", err), 2);
     CHECK_EQ_INT(run_cli("eval --data x --bogus", err), 2);
     char args[2048];
     snprintf(args, sizeof args, "eval --data %s/does-not-exist --models pop --quiet", gr_test_tmpdir());
     CHECK_EQ_INT(run_cli(args, err), 1);
-    CHECK_HAS(slurp(err), "does-not-exist");
+    CHECK_HAS(gr_test_read_text(err), "does-not-exist");
 
     const char *ml = gr_test_shared("data/ml-100k");
     if (!ml) { gr_test_skip("../shared/data/ml-100k absent: skipping the small real run"); return; }
@@ -411,7 +400,7 @@ static void test_cli(void)
     snprintf(args, sizeof args, "eval --data %s --protocol c20 --models pop --seed 5 --threads 2 --quiet --out %s "
              "--export-split %s", ml, json, dir);
     CHECK_EQ_INT(run_cli(args, err), 0);
-    const char *j = slurp(json);
+    const char *j = gr_test_read_text(json);
     REQUIRE(j);
     CHECK_HAS(j, "\"protocol\":\"c20\"");
     CHECK_HAS(j, "{\"model\":\"pop\", \"metrics\":{\"HR@1\":");
@@ -419,11 +408,11 @@ static void test_cli(void)
     CHECK_HAS(j, "\"HR@20\":1.000000"); /* 20 candidates: everything is in the top 20 */
     char p[600];
     snprintf(p, sizeof p, "%s/meta.txt", dir);
-    CHECK_STR(slurp(p), "943 1682\n");
+    CHECK_STR(gr_test_read_text(p), "943 1682\n");
     snprintf(p, sizeof p, "%s/test.txt", dir);
-    const char *t = slurp(p);
+    const char *t = gr_test_read_text(p);
     CHECK(t && strchr(t, '|'));
-    CHECK_HAS(slurp(outp), "pop");
+    CHECK_HAS(gr_test_read_text(outp), "pop");
 }
 
 int main(void)

@@ -116,6 +116,41 @@ static void test_deterministic(void)
     free(A); free(B); free(C1); free(C2);
 }
 
+/* gr_gemm_bias: C = op(A) op(B) + bias on every row, C not read. */
+static void test_bias(void)
+{
+    gr_rng r;
+    gr_rng_seed(&r, 4);
+    const int shapes[][3] = {{7, 17, 9}, {301, 70, 65}, {40, 333, 129}, {6, 16, 300}, {13, 5, 0}};
+    gr_gemm_backend bes[] = {GR_GEMM_AUTO, GR_GEMM_AVX2, GR_GEMM_BLAS, GR_GEMM_NAIVE, GR_GEMM_BLAS_THREADED};
+    for (int b = 0; b < 5; b++)
+        for (int si = 0; si < 5; si++)
+            for (int t = 0; t < 4; t++) {
+                int ta = t & 1, tb = t >> 1, M = shapes[si][0], N = shapes[si][1], K = shapes[si][2];
+                int lda = ta ? M : (K ? K : 1), ldb = tb ? (K ? K : 1) : N;
+                size_t na = (size_t)(ta ? K : M) * lda + 1, nb = (size_t)(tb ? N : K) * ldb + 1;
+                float *A = malloc(sizeof(float) * na), *B = malloc(sizeof(float) * nb);
+                float *bias = malloc(sizeof(float) * N), *C = malloc(sizeof(float) * M * N);
+                fill(A, na, &r); fill(B, nb, &r); fill(bias, (size_t)N, &r);
+                for (int i = 0; i < M * N; i++) C[i] = NAN;
+                gr_gemm_bias_ex(bes[b], 1 + (si + t) % 2, ta, tb, M, N, K, A, lda, B, ldb, bias, C, N);
+                double maxd = 0;
+                for (int i = 0; i < M; i++)
+                    for (int j = 0; j < N; j++) {
+                        double s = bias[j];
+                        for (int k = 0; k < K; k++)
+                            s += (double)(ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k]) *
+                                 (tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j]);
+                        double d = fabs(s - C[i * N + j]);
+                        maxd = isnan(d) ? INFINITY : fmax(maxd, d);
+                    }
+                if (!(maxd < 1e-4))
+                    gr_test_fail(__FILE__, __LINE__, "bias %s ta=%d tb=%d %dx%dx%d: max diff %g",
+                                 gr_gemm_backend_name(bes[b]), ta, tb, M, N, K, maxd);
+                free(A); free(B); free(bias); free(C);
+            }
+}
+
 static void test_degenerate(void)
 {
     float C[4] = {1, 2, 3, 4}, A[1] = {0}, B[1] = {0};
@@ -134,6 +169,7 @@ int main(void)
     GR_RUN(test_shapes_all_backends);
     GR_RUN(test_threaded_split);
     GR_RUN(test_deterministic);
+    GR_RUN(test_bias);
     GR_RUN(test_degenerate);
     return gr_test_finish();
 }

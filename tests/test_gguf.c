@@ -15,43 +15,6 @@
 
 /* ---- helpers ------------------------------------------------------------------------ */
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) { free(b); b = NULL; }
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
-static const char *tmp_path(const char *name)
-{
-    static char buf[4][512];
-    static int slot;
-    char *b = buf[slot++ & 3];
-    snprintf(b, sizeof buf[0], "%s/%s", gr_test_tmpdir(), name);
-    return b;
-}
-
-static void save_seed(const char *path, const char *name)
-{
-    const char *dir = getenv("GENREC_WRITE_FUZZ_CORPUS");
-    if (!dir) return;
-    size_t n;
-    char *d = slurp(path, &n);
-    char out[1024];
-    snprintf(out, sizeof out, "%s/%s", dir, name);
-    FILE *f = fopen(out, "wb");
-    if (d && f) fwrite(d, 1, n, f);
-    if (f) fclose(f);
-    free(d);
-}
-
 /* A byte buffer to hand-craft (malformed) files. */
 typedef struct buf { unsigned char d[4096]; size_t n; } buf;
 static void b_u32(buf *b, uint32_t v) { memcpy(b->d + b->n, &v, 4); b->n += 4; }
@@ -231,10 +194,10 @@ static void roundtrip(uint32_t alignment, const char *seed_name)
     CHECK_EQ_INT(gr_gguf_add_tensor(b, "bad.size", GR_GGML_F16, 2, ne2, raw16, 10), GR_ERR);
     CHECK_EQ_INT(gr_gguf_add_tensor(b, "bad.dims", GR_GGML_F32, 5, ne4, w, 4), GR_ERR);
 
-    const char *path = tmp_path(seed_name);
+    const char *path = gr_test_path(seed_name);
     REQUIRE(gr_gguf_write(b, path) == GR_OK);
     gr_gguf_builder_free(b);
-    save_seed(path, seed_name);
+    gr_test_save_seed(path, seed_name);
 
     gr_gguf *g = gr_gguf_open(path);
     REQUIRE(g);
@@ -328,11 +291,11 @@ static void roundtrip(uint32_t alignment, const char *seed_name)
         t = gr_gguf_tensor_at(g, i);
         CHECK_EQ_INT(gr_gguf_add_tensor(b2, t->name, t->type, t->n_dims, t->ne, t->data, t->n_bytes), GR_OK);
     }
-    const char *path2 = tmp_path("copy.gguf");
+    const char *path2 = gr_test_path("copy.gguf");
     CHECK_EQ_INT(gr_gguf_write(b2, path2), GR_OK);
     gr_gguf_builder_free(b2);
     size_t n1, n2;
-    char *d1 = slurp(path, &n1), *d2 = slurp(path2, &n2);
+    char *d1 = gr_test_read_file(path, &n1), *d2 = gr_test_read_file(path2, &n2);
     CHECK(d1 && d2 && n1 == n2 && !memcmp(d1, d2, n1));
     free(d1);
     free(d2);
@@ -347,17 +310,17 @@ static void test_writer_atomic(void)
     gr_gguf_builder *b = gr_gguf_builder_new();
     REQUIRE(b);
     CHECK_EQ_INT(gr_gguf_set_str(b, "general.architecture", "x"), GR_OK);
-    const char *path = tmp_path("atomic.gguf");
+    const char *path = gr_test_path("atomic.gguf");
     CHECK_EQ_INT(gr_gguf_write(b, path), GR_OK);
-    save_seed(path, "minimal.gguf");
+    gr_test_save_seed(path, "minimal.gguf");
     size_t n0;
-    char *before = slurp(path, &n0);
+    char *before = gr_test_read_file(path, &n0);
     /* a failing write leaves the old file untouched */
     CHECK_EQ_INT(gr_gguf_set_u64(b, "general.alignment", 64), GR_OK);
     CHECK_EQ_INT(gr_gguf_write(b, path), GR_ERR);
     CHECK_HAS(gr_error_message(), "general.alignment");
     size_t n1;
-    char *after = slurp(path, &n1);
+    char *after = gr_test_read_file(path, &n1);
     CHECK(before && after && n0 == n1 && !memcmp(before, after, n0));
     free(before);
     free(after);
@@ -411,7 +374,7 @@ static void test_stories260k(void)
     CHECK(q && q->ne[0] == 64 && q->ne[1] == 32);
     /* bit-identical to the llama2.c checkpoint: token embedding follows the 28-byte header */
     size_t bn;
-    char *bin = slurp(bp, &bn);
+    char *bin = gr_test_read_file(bp, &bn);
     REQUIRE(bin && bn > 28 + emb->n_bytes);
     CHECK(!memcmp(bin + 28, emb->data, emb->n_bytes));
     printf("  stories260K.gguf: %" PRId64 " tensors, %" PRId64 " parameters\n", gr_gguf_n_tensors(g), total);

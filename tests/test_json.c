@@ -91,6 +91,42 @@ static void test_errors(void)
     gr_json_free(d);
 }
 
+/* gr_json_parse_ex: line numbers of a JSON-lines record, lenient escapes. */
+static void test_opts(void)
+{
+    const char *src = " {\"a\": [1, -2.5e1, \"x\\u00e9\\ud83d\\ude00\\n\"], \"b\": {\"c\": \"\\ud800\", \"d\": \"\\udc00z\","
+                      " \"e\": \"\\ud800\\u0041\", \"z\": \"a\\u0000b\"}, \"a\": 7} ";
+    gr_json_opts o = {.first_line = 3, .lenient_escapes = 1};
+    gr_json_doc *d = gr_json_parse_ex(src, strlen(src), "f.json", &o);
+    REQUIRE(d);
+    const gr_json *r = gr_json_root(d), *a = gr_json_get(r, "a"), *b = gr_json_get(r, "b");
+    REQUIRE(a && a->type == GR_JSON_ARRAY && b);
+    CHECK(a->u.items[1].u.num.d == -25); /* the first of duplicate keys */
+    CHECK_STR(a->u.items[2].u.str, "x\xc3\xa9\xf0\x9f\x98\x80\n");
+    CHECK_STR(gr_json_str(gr_json_get(b, "c")), "\xef\xbf\xbd");  /* lone high surrogate */
+    CHECK_STR(gr_json_str(gr_json_get(b, "d")), "\xef\xbf\xbdz"); /* lone low surrogate */
+    CHECK_STR(gr_json_str(gr_json_get(b, "e")), "\xef\xbf\xbd" "A");
+    const gr_json *z = gr_json_get(b, "z");
+    CHECK(z && z->n == 5 && !strcmp(z->u.str, "a\xef\xbf\xbd" "b")); /* \u0000 -> U+FFFD */
+    gr_json_free(d);
+    /* the same text without options: the lone surrogate is an error */
+    CHECK(gr_json_parse_ex(src, strlen(src), "f.json", NULL) == NULL);
+    CHECK_HAS(gr_error_message(), "f.json:1:");
+    static const char *const badv[] = {"{", "[1,]", "{\"a\" 1}", "01", "1.", "-", "\"abc", "tru", "{} x",
+                                       "\"\\u12G4\"", "[1 2]", "{\"a\":1,}", "nan", "\"\x01\""};
+    o.first_line = 9;
+    for (size_t k = 0; k < sizeof badv / sizeof badv[0]; k++) {
+        d = gr_json_parse_ex(badv[k], strlen(badv[k]), "f.json", &o);
+        if (d) { gr_test_fail(__FILE__, __LINE__, "accepted %s", badv[k]); gr_json_free(d); }
+        CHECK_HAS(gr_error_message(), "f.json:9:");
+    }
+    /* python-dict text gets a hint, at the quote's column */
+    d = gr_json_parse_ex("{'a': 1}", 8, "f.json", &o);
+    CHECK(d == NULL);
+    CHECK_HAS(gr_error_message(), "f.json:9:2: single-quoted");
+    CHECK_HAS(gr_error_message(), "only strict JSON");
+}
+
 static void test_file(void)
 {
     const char *p = gr_test_write_file("v.json", "\xEF\xBB\xBF{\"k\": \"v\"}\n");
@@ -117,6 +153,7 @@ int main(void)
     GR_RUN(test_values);
     GR_RUN(test_strings);
     GR_RUN(test_errors);
+    GR_RUN(test_opts);
     GR_RUN(test_file);
     return gr_test_finish();
 }

@@ -94,7 +94,7 @@ static void test_learns_planted_pattern(void)
 {
     planted_build(&P, 7);
     const char *kv[] = {"sasrec.dim=32", "sasrec.max_len=24", "sasrec.epochs=40", "sasrec.batch=32",
-                        "sasrec.dropout=0.1", "sasrec.lr=0.005", "sasrec.patience=5"};
+                        "sasrec.dropout=0.1", "sasrec.lr=0.005", "sasrec.patience=3"};
     gr_model *m = make(kv, 7);
     REQUIRE(m);
     gr_fit_ctx ctx = {validate_hr1, &P, 1, getenv("GENREC_TEST_VERBOSE") != NULL};
@@ -208,8 +208,9 @@ static void test_sampled_losses_learn(void)
 {
     planted_build(&P, 10);
     const char *kv[] = {"sasrec.dim=32", "sasrec.max_len=24", "sasrec.epochs=30", "sasrec.batch=32",
-                        "sasrec.dropout=0.1", "sasrec.lr=0.005", "sasrec.loss=sampled", "sasrec.negatives=16"};
-    gr_model *m = make(kv, 8);
+                        "sasrec.dropout=0.1", "sasrec.lr=0.005", "sasrec.loss=sampled", "sasrec.negatives=16",
+                        "sasrec.patience=3"};
+    gr_model *m = make(kv, 9);
     REQUIRE(m);
     gr_fit_ctx ctx = {validate_hr1, &P, 1, 0};
     REQUIRE(m->ops->fit(m, &P.s, &ctx) == GR_OK);
@@ -218,7 +219,7 @@ static void test_sampled_losses_learn(void)
     CHECK(h >= 0.9);
     gr_model_free(m);
     kv[6] = "sasrec.loss=cosine";
-    m = make(kv, 8);
+    m = make(kv, 9);
     REQUIRE(m);
     REQUIRE(m->ops->fit(m, &P.s, &ctx) == GR_OK);
     h = hr1(m, P.test, NU);

@@ -317,17 +317,6 @@ static void test_bad_dataset(void)
     gr_split_free(NULL);
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    static char buf[4096];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    return buf;
-}
-
 static void test_export(void)
 {
     tiny_ds t;
@@ -339,13 +328,13 @@ static void test_export(void)
     REQUIRE(gr_split_export(s, dir) == GR_OK);
     char p[600];
     snprintf(p, sizeof p, "%s/meta.txt", dir);
-    CHECK_STR(slurp(p), "4 6\n");
+    CHECK_STR(gr_test_read_text(p), "4 6\n");
     snprintf(p, sizeof p, "%s/train.txt", dir);
-    CHECK_STR(slurp(p), "0 0 1\n1 2 4\n2 5\n3 3\n");
+    CHECK_STR(gr_test_read_text(p), "0 0 1\n1 2 4\n2 5\n3 3\n");
     snprintf(p, sizeof p, "%s/valid.txt", dir);
-    CHECK_STR(slurp(p), "0 2 0 1\n2 0 5\n");
+    CHECK_STR(gr_test_read_text(p), "0 2 0 1\n2 0 5\n");
     snprintf(p, sizeof p, "%s/test.txt", dir);
-    CHECK_STR(slurp(p), "0 3 0 1 2\n2 1 5 0\n");
+    CHECK_STR(gr_test_read_text(p), "0 3 0 1 2\n2 1 5 0\n");
     REQUIRE(gr_split_export(s, dir) == GR_OK); /* overwrite is fine */
     gr_split_free(s);
 
@@ -355,7 +344,7 @@ static void test_export(void)
     REQUIRE(s);
     REQUIRE(gr_split_export(s, dir) == GR_OK);
     snprintf(p, sizeof p, "%s/test.txt", dir);
-    const char *txt = slurp(p);
+    const char *txt = gr_test_read_text(p);
     CHECK_HAS(txt, "0 3 0 1 2 |");
     char want[64];
     snprintf(want, sizeof want, "| %d %d %d\n", (int)s->test[0].cand[0], (int)s->test[0].cand[1],

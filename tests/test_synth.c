@@ -555,20 +555,6 @@ static void test_dataset(void)
     free_dataset(d);
 }
 
-static char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)len + 1);
-    if (buf && fread(buf, 1, (size_t)len, f) != (size_t)len) { free(buf); buf = NULL; }
-    fclose(f);
-    if (buf) buf[len] = '\0', *n = (size_t)len;
-    return buf;
-}
-
 /* Parse one RFC-4180 record starting at *p into fields (copies in out[k],
  * at most 8); advances *p past the line end. Returns the field count, -1 on
  * a malformed quote. */
@@ -622,7 +608,7 @@ static void test_write_and_reload(void)
 
     /* interactions.csv */
     snprintf(path, sizeof path, "%s/interactions.csv", dir);
-    char *buf = slurp(path, &n);
+    char *buf = gr_test_read_file(path, &n);
     REQUIRE(buf);
     const char *p = buf;
     char f[8][256];
@@ -643,7 +629,7 @@ static void test_write_and_reload(void)
 
     /* items.csv */
     snprintf(path, sizeof path, "%s/items.csv", dir);
-    buf = slurp(path, &n);
+    buf = gr_test_read_file(path, &n);
     REQUIRE(buf);
     p = buf;
     CHECK_EQ_INT(csv_record(&p, f, 8), 4);
@@ -688,7 +674,7 @@ static void test_write_and_reload(void)
 
     /* corrupt and truncated files are rejected with a message */
     snprintf(path, sizeof path, "%s/truth.bin", dir);
-    buf = slurp(path, &n);
+    buf = gr_test_read_file(path, &n);
     REQUIRE(buf);
     buf[n / 2] ^= 0x40;
     const char *bad = gr_test_write_file("bad_truth.bin", "");

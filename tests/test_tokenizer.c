@@ -13,36 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) { free(b); b = NULL; }
-    fclose(f);
-    if (b) b[n] = '\0';
-    if (len) *len = (size_t)n;
-    return b;
-}
-
-/* With GENREC_WRITE_FUZZ_CORPUS=DIR, copy a small GGUF written here into DIR
- * (seeds for fuzz/corpus/gguf). */
-static void save_seed(const char *path, const char *name)
-{
-    const char *dir = getenv("GENREC_WRITE_FUZZ_CORPUS");
-    if (!dir) return;
-    size_t n;
-    char *d = slurp(path, &n), out[1024];
-    snprintf(out, sizeof out, "%s/%s", dir, name);
-    FILE *f = fopen(out, "wb");
-    if (d && f) fwrite(d, 1, n, f);
-    if (f) fclose(f);
-    free(d);
-}
-
 /* GPT-2 byte -> unicode alphabet, written out independently of the library. */
 static uint32_t tok_byte_to_cp_test(unsigned char b)
 {
@@ -99,7 +69,7 @@ static void run_llama_cpp_vectors(const char *name)
     snprintf(out_path, sizeof out_path, "%s.out", gpath);
     gr_tokenizer *t = gr_tokenizer_load(gpath);
     REQUIRE(t);
-    char *inp = slurp(inp_path, NULL), *out = slurp(out_path, NULL);
+    char *inp = gr_test_read_file(inp_path, NULL), *out = gr_test_read_file(out_path, NULL);
     REQUIRE(inp && out);
     const char *sep = "\n__ggml_vocab_test__\n";
     int cases = 0, mismatches = 0, trips = 0;
@@ -381,7 +351,7 @@ static void test_gguf_export(void)
         snprintf(out, sizeof out, "%s/tok%d.gguf", gr_test_tmpdir(), i);
         CHECK_EQ_INT(gr_gguf_write(b, out), GR_OK);
         gr_gguf_builder_free(b);
-        if (i == 1) save_seed(out, "tok512_spm.gguf");
+        if (i == 1) gr_test_save_seed(out, "tok512_spm.gguf");
         gr_tokenizer *u = gr_tokenizer_load(out);
         REQUIRE(u);
         CHECK_EQ_INT(gr_tokenizer_n_vocab(u), gr_tokenizer_n_vocab(t));
@@ -465,7 +435,7 @@ static void test_bpe_train(void)
     snprintf(path, sizeof path, "%s/trained.gguf", gr_test_tmpdir());
     CHECK_EQ_INT(gr_gguf_write(b, path), GR_OK);
     gr_gguf_builder_free(b);
-    save_seed(path, "trained_bpe.gguf");
+    gr_test_save_seed(path, "trained_bpe.gguf");
     gr_tokenizer *u = gr_tokenizer_load(path);
     REQUIRE(u);
     char want[4096];

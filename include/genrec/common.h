@@ -93,7 +93,8 @@ typedef struct gr_afile {
     char *tmp;    /* temporary name (owned) */
 } gr_afile;
 
-/* Create the temporary file next to path. GR_ERR + message naming path. */
+/* Create the temporary file next to path (mode 0644, a 1 MiB stdio buffer).
+ * GR_ERR + message naming path. */
 int gr_afile_open(gr_afile *a, const char *path);
 /* Flush, sync, close and rename into place; frees a's strings. On any error
  * (including a write error on a.f earlier) the temporary is removed, the
@@ -101,5 +102,64 @@ int gr_afile_open(gr_afile *a, const char *path);
 int gr_afile_commit(gr_afile *a);
 /* Close and remove the temporary; the destination is untouched. */
 void gr_afile_abort(gr_afile *a);
+
+/* ---- files and paths (src/core/fs.c) ------------------------------------------ */
+
+/* Read the whole file at path into a new buffer (free with gr_free), with a
+ * NUL byte after the data (not counted in *len). A file larger than max
+ * bytes (0: no limit) is an error. NULL + "PATH: cannot open: ..." / "PATH:
+ * read error: ..." / "PATH: larger than MAX bytes" on failure. */
+char *gr_read_file(const char *path, size_t max, size_t *len);
+
+/* Create directory dir and any missing parents (mkdir -p, mode 0755). An
+ * existing directory is fine; an existing non-directory is an error. */
+int gr_mkdirs(const char *dir);
+
+/* a + "/" + b (trailing slashes of a dropped), newly allocated (free); NULL +
+ * error on out of memory. */
+char *gr_path_join(const char *a, const char *b);
+/* 1 if path is an existing regular file / directory, else 0. */
+int gr_path_is_file(const char *path);
+int gr_path_is_dir(const char *path);
+/* dir/name if it is a file, else dir/name.gz if that is a file, else NULL
+ * (no error recorded unless out of memory). Newly allocated. */
+char *gr_path_find(const char *dir, const char *name);
+/* Last component of path without trailing slashes and without the first of
+ * the given suffixes (NULL-terminated list, may be NULL) that it ends with,
+ * newly allocated; NULL + error on out of memory. */
+char *gr_path_stem(const char *path, const char *const *suffixes);
+/* Directory part of path ("." when none, "/" for the root), newly allocated. */
+char *gr_path_dir(const char *path);
+/* 1 if s ends with suf. */
+int gr_str_ends(const char *s, const char *suf);
+
+/* CRC-32 (zlib's) of data[0..n), continuing from crc (start with 0):
+ * gr_crc32(gr_crc32(0, a, na), b, nb) == gr_crc32(0, a+b, na+nb). */
+uint32_t gr_crc32(uint32_t crc, const void *data, size_t n);
+
+/* ---- UTF-8 (src/core/utf8.c): the one decoder/validator --------------------- */
+
+/* Code point gr_utf8_decode returns for a byte that does not start a valid
+ * sequence (outside Unicode, so it never collides with a real character). */
+#define GR_UTF8_INVALID 0x110000u
+
+/* Decode one code point from s[0..n) (n >= 1). Returns the bytes consumed
+ * (1..4). Invalid, overlong, surrogate (U+D800..DFFF), above-U+10FFFF and
+ * truncated sequences consume exactly one byte and give GR_UTF8_INVALID, so
+ * every byte string decodes losslessly. */
+size_t gr_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp);
+
+/* Encode cp into out (room for 4 bytes); returns 1..4, or 0 if cp is above
+ * U+10FFFF. Surrogates are encoded as they are: callers that need valid
+ * UTF-8 map them (and NUL, if unwanted) to U+FFFD first. */
+size_t gr_utf8_encode(uint32_t cp, char *out);
+
+/* Byte length of the sequence a lead byte announces (1 for ASCII,
+ * continuation or invalid bytes), like llama.cpp's unicode_len_utf8. */
+size_t gr_utf8_len(unsigned char lead);
+
+/* 1 if s[0..n) is valid UTF-8 (every sequence decodes, see gr_utf8_decode),
+ * else 0 and *bad (if not NULL) = offset of the first bad byte. */
+int gr_utf8_valid(const char *s, size_t n, size_t *bad);
 
 #endif

@@ -20,12 +20,16 @@
  * Thread policy (the whole library follows it): parallelism is OpenMP only.
  * OpenBLAS is switched to 1 thread on first use (its own pthread pool would
  * fight with OpenMP's spinning threads on a small machine), and gr_gemm
- * splits C into one block per thread itself. gr_gemm uses gr_threads_get()
- * threads when called from serial code and 1 thread when called from inside
- * an active parallel region, so it is safe to call from anywhere. Results are
- * deterministic for a given thread count (each element of C is computed by
- * one thread, with a fixed summation order). Library code should call
- * gr_gemm rather than cblas_sgemm directly.
+ * splits C itself into tile-aligned blocks (up to 4 per thread, handed out
+ * dynamically so a descheduled thread does not stall the others). gr_gemm
+ * uses gr_threads_get() threads when called from serial code and 1 thread
+ * when called from inside an active parallel region, so it is safe to call
+ * from anywhere. Results are deterministic for a given thread count (each
+ * element of C is computed by one thread, with a fixed summation order; with
+ * the AVX2 kernel they do not even depend on the thread count). Library code
+ * should call gr_gemm rather than cblas_sgemm directly. On a machine shared
+ * with other busy processes, OMP_WAIT_POLICY=passive stops idle OpenMP
+ * threads from spinning away their CPU share.
  */
 #ifndef GENREC_GEMM_H
 #define GENREC_GEMM_H
@@ -55,6 +59,16 @@ void gr_gemm_serial(int transA, int transB, int M, int N, int K, float alpha,
 void gr_gemm_ex(gr_gemm_backend be, int n_threads, int transA, int transB,
                 int M, int N, int K, float alpha, const float *A, int lda,
                 const float *B, int ldb, float beta, float *C, int ldc);
+
+/* C (M, N) = op(A) op(B) + bias, bias (N) added to every row (NULL: none),
+ * C written without being read: a linear layer's forward in one pass (the
+ * bias is added in the kernel's store). Same threading as gr_gemm. */
+void gr_gemm_bias(int transA, int transB, int M, int N, int K, const float *A, int lda,
+                  const float *B, int ldb, const float *bias, float *C, int ldc);
+/* The same with an explicit backend and thread count (tests, benchmarks). */
+void gr_gemm_bias_ex(gr_gemm_backend be, int n_threads, int transA, int transB,
+                     int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                     const float *bias, float *C, int ldc);
 
 /* 1 when the AVX2/FMA kernel can run on this CPU. */
 int gr_gemm_have_avx2(void);

@@ -56,6 +56,9 @@ typedef enum gr_ggml_type {
 
 /* Name of a metadata type ("u32", "string", ...) or "?" when unknown. */
 const char *gr_gguf_type_name(gr_gguf_type t);
+/* Bytes of one value of a fixed-size metadata type (u8 .. f64, bool); 0 for
+ * string, array and unknown types. */
+size_t gr_gguf_type_size(gr_gguf_type t);
 /* Name of a tensor type ("f32", "q8_0", ...) or NULL when unknown. */
 const char *gr_ggml_type_name(gr_ggml_type t);
 /* Elements per block and bytes per block of a tensor type; 0 when unknown. */

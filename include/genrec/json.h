@@ -2,7 +2,8 @@
  *
  * Strict: no comments, no trailing commas, no NaN/Infinity, no leading zeros,
  * no control characters in strings, input must be valid UTF-8, \u escapes
- * must form valid code points (surrogates only as proper pairs). Limits:
+ * must form valid code points (surrogates only as proper pairs, unless
+ * gr_json_opts.lenient_escapes). Limits:
  * nesting depth GR_JSON_MAX_DEPTH, input size GR_JSON_MAX_INPUT. Errors are
  * recorded with gr_errorf() as "name:line:column: problem".
  *
@@ -42,7 +43,18 @@ typedef struct gr_json_doc gr_json_doc;
 /* Parse len bytes of text. `name` (may be NULL) prefixes error messages.
  * Returns a document (free with gr_json_free) or NULL with an error. */
 gr_json_doc *gr_json_parse(const char *text, size_t len, const char *name);
-/* Read and parse a whole file. */
+/* Options of gr_json_parse_ex; a zeroed struct (or NULL) is gr_json_parse. */
+typedef struct gr_json_opts {
+    int64_t first_line;  /* line number of the text's first line in messages (0 = 1), e.g. the
+                            line of one record of a JSON-lines file */
+    int lenient_escapes; /* 1: the escapes of unpaired surrogates (\uD800..\uDFFF) and of NUL
+                            (\u0000) decode to U+FFFD instead of being an error / a NUL byte
+                            (JSON-lines data written by Python's json.dumps may hold them) */
+} gr_json_opts;
+
+/* gr_json_parse with options (NULL = defaults); same ownership and errors. */
+gr_json_doc *gr_json_parse_ex(const char *text, size_t len, const char *name, const gr_json_opts *opts);
+/* Read and parse a whole file (at most GR_JSON_MAX_INPUT bytes). */
 gr_json_doc *gr_json_load(const char *path);
 /* The root value of a document. */
 const gr_json *gr_json_root(const gr_json_doc *doc);

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int gr_afile_open(gr_afile *a, const char *path)
@@ -26,6 +27,7 @@ int gr_afile_open(gr_afile *a, const char *path)
         memset(a, 0, sizeof *a);
         return gr_errorf("%s: cannot create a temporary file: %s", path, strerror(e));
     }
+    (void)fchmod(fd, 0644); /* mkstemp creates 0600; artifacts are ordinary files */
     a->f = fdopen(fd, "wb");
     if (!a->f) {
         int e = errno;
@@ -35,6 +37,7 @@ int gr_afile_open(gr_afile *a, const char *path)
         memset(a, 0, sizeof *a);
         return gr_errorf("%s: %s", path, strerror(e));
     }
+    setvbuf(a->f, NULL, _IOFBF, (size_t)1 << 20);
     return GR_OK;
 }
 

@@ -9,19 +9,13 @@
  *   i64 user_off[n_users+1]  i32 inter_item[n_inter]  i64 inter_time[n_inter]
  *   f32 inter_rating[n_inter]                          (only when has_rating)
  *   u32 crc32 of everything before it
- * Reading checks every length against the bytes left, the CRC, that strings
+ * Written atomically (gr_afile). Reading checks every length against the bytes left, the CRC, that strings
  * are valid UTF-8 without NUL, that user_off is monotone from 0 to n_inter and
  * that every item id is in range.
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-#include <zlib.h>
 
 #include "data/text.h"
 #include "genrec/dataset.h"
@@ -30,24 +24,13 @@
 
 /* ---- writing ---------------------------------------------------------------------- */
 
-typedef struct { FILE *f; uLong crc; int err; } wbuf;
-
-static uLong crc_bytes(uLong crc, const unsigned char *p, size_t n)
-{
-    while (n > 0) {
-        uInt k = n > (1u << 30) ? (1u << 30) : (uInt)n;
-        crc = crc32(crc, p, k);
-        p += k;
-        n -= k;
-    }
-    return crc;
-}
+typedef struct { FILE *f; uint32_t crc; int err; } wbuf;
 
 static void put(wbuf *w, const void *p, size_t n)
 {
     if (w->err || n == 0) return;
     if (fwrite(p, 1, n, w->f) != n) w->err = 1;
-    w->crc = crc_bytes(w->crc, p, n);
+    w->crc = gr_crc32(w->crc, p, n);
 }
 static void put_u32(wbuf *w, uint32_t v)
 {
@@ -72,26 +55,9 @@ static void put_strs(wbuf *w, char **a, int32_t n)
 
 int gr_dataset_save_cache(const gr_dataset *d, const char *path)
 {
-    size_t pl = strlen(path);
-    char *tmp = malloc(pl + 16);
-    if (!tmp) return gr_errorf("%s: out of memory", path);
-    snprintf(tmp, pl + 16, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        gr_errorf("%s: cannot create temporary file: %s", tmp, strerror(errno));
-        free(tmp);
-        return GR_ERR;
-    }
-    fchmod(fd, 0644);
-    FILE *f = fdopen(fd, "wb");
-    if (!f) {
-        gr_errorf("%s: %s", tmp, strerror(errno));
-        close(fd);
-        unlink(tmp);
-        free(tmp);
-        return GR_ERR;
-    }
-    wbuf w = {f, crc32(0, NULL, 0), 0};
+    gr_afile a;
+    if (gr_afile_open(&a, path) != GR_OK) return GR_ERR;
+    wbuf w = {a.f, 0, 0};
     put(&w, "GRDS", 4);
     put_u32(&w, CACHE_VERSION);
     put_u32(&w, (uint32_t)((d->has_time ? 1 : 0) | (d->has_rating && d->inter_rating ? 2 : 0)));
@@ -115,26 +81,8 @@ int gr_dataset_save_cache(const gr_dataset *d, const char *path)
             memcpy(&v, &d->inter_rating[k], 4);
             put_u32(&w, v);
         }
-    put_u32(&w, (uint32_t)w.crc);
-    int err = w.err || fflush(f) != 0 || fsync(fileno(f)) != 0;
-    int saved = errno;
-    if (fclose(f) != 0) err = 1;
-    if (!err && rename(tmp, path) != 0) { err = 1; saved = errno; }
-    if (err) {
-        gr_errorf("%s: writing the cache failed: %s", path, strerror(saved));
-        unlink(tmp);
-        free(tmp);
-        return GR_ERR;
-    }
-    /* make the rename durable */
-    char *dcopy = gr_strdup(path);
-    if (dcopy) {
-        int dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY);
-        if (dfd >= 0) { fsync(dfd); close(dfd); }
-        free(dcopy);
-    }
-    free(tmp);
-    return GR_OK;
+    put_u32(&w, w.crc);
+    return gr_afile_commit(&a); /* a short write left a.f in error: commit reports it */
 }
 
 /* ---- reading ---------------------------------------------------------------------- */
@@ -187,34 +135,10 @@ static char **get_strs(rbuf *r, int32_t n, const char *what)
     return a;
 }
 
-static unsigned char *read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) { gr_errorf("%s: cannot open: %s", path, strerror(errno)); return NULL; }
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        gr_errorf("%s: not a regular file", path);
-        fclose(f);
-        return NULL;
-    }
-    size_t n = (size_t)st.st_size;
-    unsigned char *p = malloc(n + 1);
-    if (!p) { gr_errorf("%s: out of memory reading %zu bytes", path, n); fclose(f); return NULL; }
-    if (fread(p, 1, n, f) != n) {
-        gr_errorf("%s: read error", path);
-        free(p);
-        fclose(f);
-        return NULL;
-    }
-    fclose(f);
-    *len = n;
-    return p;
-}
-
 gr_dataset *gr_dataset_load_cache(const char *path)
 {
     size_t len = 0;
-    unsigned char *buf = read_all(path, &len);
+    unsigned char *buf = (unsigned char *)gr_read_file(path, 0, &len);
     if (!buf) return NULL;
     rbuf r = {buf, len, 0, path};
     gr_dataset *d = calloc(1, sizeof *d);
@@ -235,7 +159,7 @@ gr_dataset *gr_dataset_load_cache(const char *path)
                   "genrec info --save-cache", path, version, CACHE_VERSION);
         goto fail;
     }
-    if ((uint32_t)crc_bytes(crc32(0, NULL, 0), buf, len - 4) != crc_file) {
+    if (gr_crc32(0, buf, len - 4) != crc_file) {
         gr_errorf("%s: cache corrupt: checksum mismatch", path);
         goto fail;
     }

@@ -38,12 +38,12 @@ static int name_is(const char *base, const char *want)
     return !strncmp(base, want, n) && (base[n] == '\0' || !strcmp(base + n, ".gz"));
 }
 
-static int is_split_inter(const char *nm)
+int gr_name_is_split_inter(const char *nm)
 {
     return strstr(nm, ".train.inter") || strstr(nm, ".valid.inter") || strstr(nm, ".test.inter");
 }
 
-static int is_json(const char *nm)
+int gr_name_is_json(const char *nm)
 {
     return gr_str_ends(nm, ".json") || gr_str_ends(nm, ".json.gz") || gr_str_ends(nm, ".jsonl") ||
            gr_str_ends(nm, ".jsonl.gz");
@@ -57,9 +57,9 @@ static const char *detect_file(const char *path)
     if (name_is(base, "u.data") || name_is(base, "u.item") || name_is(base, "u.genre")) return "ml-100k";
     if (name_is(base, "ratings.dat") || name_is(base, "movies.dat")) return "ml-dat";
     if (name_is(base, "ratings.csv") || name_is(base, "movies.csv")) return "ml-csv";
-    if (is_split_inter(base)) return "recbole-seq";
+    if (gr_name_is_split_inter(base)) return "recbole-seq";
     if (gr_str_ends(base, ".inter") || gr_str_ends(base, ".inter.gz")) return "recbole";
-    if (is_json(base)) return "amazon";
+    if (gr_name_is_json(base)) return "amazon";
     return "csv";
 }
 
@@ -78,9 +78,9 @@ static const char *detect_dir(const char *path)
     struct dirent *e;
     while ((e = readdir(dp))) {
         const char *nm = e->d_name;
-        if (is_split_inter(nm)) seq = 1;
+        if (gr_name_is_split_inter(nm)) seq = 1;
         else if (gr_str_ends(nm, ".inter") || gr_str_ends(nm, ".inter.gz")) atomic = 1;
-        else if (is_json(nm)) json = 1;
+        else if (gr_name_is_json(nm)) json = 1;
     }
     closedir(dp);
     if (seq) return "recbole-seq";

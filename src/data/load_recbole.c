@@ -30,94 +30,39 @@
 
 #include "data/loaders.h"
 #include "data/strmap.h"
-#include "data/text.h"
+#include "data/table.h"
 
-#define RB_MAXF 256
-
-/* A parsed typed header. */
-typedef struct rb_header {
-    int n;
-    char *name[RB_MAXF];
-    char type[RB_MAXF]; /* 't' token, 's' token_seq, 'f' float, 'v' float_seq */
-} rb_header;
-
-static int rb_parse_header(char *line, size_t len, const char *path, rb_header *h)
+/* Open a RecBole file and check its typed header "name:type"; the type
+ * suffixes are cut from t->head and the types stored in TYPES ('t' token,
+ * 's' token_seq, 'f' float, 'v' float_seq; GR_TABLE_MAXF entries). */
+static int rb_open(gr_table *t, const char *path, char *types)
 {
-    char *f[RB_MAXF];
-    int n = gr_fields_split(line, len, '\t', 0, f, RB_MAXF, path, 1);
-    if (n < 0) return GR_ERR;
-    if (n > RB_MAXF) return gr_errorf("%s:1: header has %d fields (at most %d)", path, n, RB_MAXF);
-    h->n = n;
-    for (int i = 0; i < n; i++) {
-        char *c = strrchr(f[i], ':');
-        if (!c || c == f[i])
-            return gr_errorf("%s:1: field %d: header field '%s' is not 'name:type' (RecBole atomic header)", path,
-                             i + 1, gr_quote_input(f[i]));
-        *c = '\0';
-        const char *t = c + 1;
-        if (!strcmp(t, "token")) h->type[i] = 't';
-        else if (!strcmp(t, "token_seq")) h->type[i] = 's';
-        else if (!strcmp(t, "float")) h->type[i] = 'f';
-        else if (!strcmp(t, "float_seq")) h->type[i] = 'v';
-        else
-            return gr_errorf("%s:1: field '%s': unknown type '%s' (token, token_seq, float, float_seq)", path,
-                             gr_quote_input(f[i]), gr_quote_input(t));
-        h->name[i] = f[i];
-        for (int j = 0; j < i; j++)
-            if (!strcmp(h->name[j], f[i])) return gr_errorf("%s:1: field '%s': duplicate column", path, f[i]);
-    }
-    return GR_OK;
-}
-
-static int rb_col(const rb_header *h, const char *const *names)
-{
-    return gr_fields_find(h->name, h->n, names);
-}
-
-/* Open PATH and parse its header. */
-static gr_lines *rb_open(const char *path, rb_header *h)
-{
-    gr_lines *r = gr_lines_open(path);
-    if (!r) return NULL;
-    char *line;
-    size_t len;
-    int rc = gr_lines_next(r, &line, &len);
-    if (rc == 0) gr_errorf("%s:1: field 'header': empty file (a typed header line is required)", path);
-    if (rc <= 0 || rb_parse_header(line, len, path, h) != GR_OK) {
-        gr_lines_close(r);
-        return NULL;
-    }
-    return r;
-}
-
-/* Next data row split into f (n fields as in the header). 1 / 0 EOF / -1. */
-static int rb_row(gr_lines *r, const char *path, const rb_header *h, char **f, int64_t *ln)
-{
-    char *line;
-    size_t len;
-    for (;;) {
-        int rc = gr_lines_next(r, &line, &len);
-        if (rc <= 0) return rc;
-        *ln = gr_lines_lineno(r);
-        if (len == 0) continue;
-        int nf = gr_fields_split(line, len, '\t', 0, f, RB_MAXF, path, *ln);
-        if (nf != h->n) {
-            gr_errorf("%s:%lld: expected %d TAB-separated fields as in the header, found %d", path, (long long)*ln,
-                      h->n, nf);
-            return -1;
+    if (gr_table_open(t, path, "\t", 0, 1) != GR_OK) return GR_ERR;
+    for (int i = 0; i < t->nf; i++) {
+        char *f = t->head[i], *c = strrchr(f, ':');
+        if (!c || c == f) {
+            gr_errorf("%s:1: field %d: header field '%s' is not 'name:type' (RecBole atomic header)", path, i + 1,
+                      gr_quote_input(f));
+            goto fail;
         }
-        return 1;
+        *c = '\0';
+        const char *ty = c + 1;
+        if (!strcmp(ty, "token")) types[i] = 't';
+        else if (!strcmp(ty, "token_seq")) types[i] = 's';
+        else if (!strcmp(ty, "float")) types[i] = 'f';
+        else if (!strcmp(ty, "float_seq")) types[i] = 'v';
+        else {
+            gr_errorf("%s:1: field '%s': unknown type '%s' (token, token_seq, float, float_seq)", path,
+                      gr_quote_input(f), gr_quote_input(ty));
+            goto fail;
+        }
+        for (int j = 0; j < i; j++)
+            if (!strcmp(t->head[j], f)) { gr_errorf("%s:1: field '%s': duplicate column", path, f); goto fail; }
     }
-}
-
-/* A token: non-empty, valid UTF-8, no spaces. */
-static int rb_token(const char *s, const char *path, int64_t ln, const char *field)
-{
-    size_t n = strlen(s), bad;
-    if (n == 0) return gr_errorf("%s:%lld: field '%s': empty token", path, (long long)ln, field);
-    if (!gr_utf8_valid(s, n, &bad))
-        return gr_errorf("%s:%lld: field '%s': invalid UTF-8 at byte %zu", path, (long long)ln, field, bad + 1);
     return GR_OK;
+fail:
+    gr_table_close(t);
+    return GR_ERR;
 }
 
 /* ---- item text (.item files) ------------------------------------------------------------ */
@@ -127,62 +72,19 @@ static const char *const n_genre[] = {"genre", "genres", "class", "categories", 
 static const char *const n_brand[] = {"brand", "artist", "author", "publisher", "director", NULL};
 static const char *const n_text[] = {"text", "description", "desc", "item_text", "plot", "overview", NULL};
 
-/* Clean a value; a token_seq genre column becomes '|'-joined. */
-static char *rb_text(const char *v, int genre_seq, const char *path, int64_t ln, const char *field)
-{
-    char *c = gr_text_clean(v, strlen(v), GR_ENC_UTF8, path, ln, field);
-    if (c && genre_seq)
-        for (char *p = c; *p; p++)
-            if (*p == ' ') *p = '|';
-    return c;
-}
-
-/* Set item text for one item from title/genres/brand/text values (any NULL). */
-static int rb_set_text(gr_builder *b, const char *item, char *title, char *genres, char *brand, char *text,
-                       int has_title_col)
-{
-    char *derived = NULL;
-    if (!has_title_col && !title && text) {
-        derived = gr_text_first_sentence(text);
-        if (!derived) return GR_ERR;
-    }
-    int rc = gr_builder_item_text(b, item, title ? title : derived, genres, brand, text);
-    free(derived);
-    return rc;
-}
-
 /* Read an atomic .item file into the builder's item text. */
 static int rb_read_item(gr_builder *b, const char *path)
 {
-    rb_header h;
-    gr_lines *r = rb_open(path, &h);
-    if (!r) return GR_ERR;
     static const char *const n_id[] = {"item_id", NULL};
-    int ci = rb_col(&h, n_id), ct = rb_col(&h, n_title), cg = rb_col(&h, n_genre), cb = rb_col(&h, n_brand),
-        cx = rb_col(&h, n_text);
-    char *f[RB_MAXF];
-    int64_t ln;
-    int rc;
-    if (ci < 0) { gr_errorf("%s:1: field 'item_id': column missing from the header", path); goto fail; }
-    while ((rc = rb_row(r, path, &h, f, &ln)) == 1) {
-        if (rb_token(f[ci], path, ln, "item_id") != GR_OK) goto fail;
-        if (!gr_builder_has_item(b, f[ci])) continue; /* no interactions: skip its text */
-        char *v[4] = {NULL, NULL, NULL, NULL};
-        int cols[4] = {ct, cg, cb, cx}, ok = GR_OK;
-        for (int k = 0; k < 4 && ok == GR_OK; k++)
-            if (cols[k] >= 0 &&
-                !(v[k] = rb_text(f[cols[k]], k == 1 && h.type[cg] == 's', path, ln, h.name[cols[k]])))
-                ok = GR_ERR;
-        if (ok == GR_OK) ok = rb_set_text(b, f[ci], v[0], v[1], v[2], v[3], ct >= 0);
-        for (int k = 0; k < 4; k++) free(v[k]);
-        if (ok != GR_OK) goto fail;
-    }
-    if (rc < 0) goto fail;
-    gr_lines_close(r);
-    return GR_OK;
-fail:
-    gr_lines_close(r);
-    return GR_ERR;
+    gr_table t;
+    char types[GR_TABLE_MAXF];
+    if (rb_open(&t, path, types) != GR_OK) return GR_ERR;
+    int id = gr_table_col(&t, n_id, 1);
+    int txt[4] = {gr_table_col(&t, n_title, 0), gr_table_col(&t, n_genre, 0), gr_table_col(&t, n_brand, 0),
+                  gr_table_col(&t, n_text, 0)};
+    int rc = id < 0 ? GR_ERR : gr_table_read_item_text(&t, b, id, txt, txt[1] >= 0 && types[txt[1]] == 's', 1);
+    gr_table_close(&t);
+    return rc;
 }
 
 /* ---- atomic ---------------------------------------------------------------------- */
@@ -198,7 +100,7 @@ static char *find_inter(const char *dir, int splits)
     while ((e = readdir(dp))) {
         const char *nm = e->d_name;
         if (!gr_str_ends(nm, ".inter") && !gr_str_ends(nm, ".inter.gz")) continue;
-        int is_split = strstr(nm, ".train.inter") || strstr(nm, ".valid.inter") || strstr(nm, ".test.inter");
+        int is_split = gr_name_is_split_inter(nm) != 0;
         if (is_split != splits) continue;
         if (!best || strcmp(nm, best) < 0) { free(best); best = gr_strdup(nm); }
     }
@@ -212,11 +114,13 @@ static char *find_inter(const char *dir, int splits)
 gr_dataset *gr_load_recbole(const char *path)
 {
     static const char *const sfx[] = {".inter.gz", ".inter", NULL};
+    static const char *const n_user[] = {"user_id", NULL}, *const n_item[] = {"item_id", NULL},
+                             *const n_time[] = {"timestamp", NULL}, *const n_rating[] = {"rating", NULL};
     char *inter = NULL, *dir = NULL, *name = NULL, *item = NULL;
     gr_builder *b = NULL;
-    gr_lines *r = NULL;
     gr_dataset *d = NULL;
-    rb_header h;
+    gr_table t = {0};
+    char types[GR_TABLE_MAXF];
     if (gr_path_is_dir(path)) {
         if (!(inter = find_inter(path, 0))) {
             gr_errorf("%s: no NAME.inter file (RecBole atomic layout)", path);
@@ -234,42 +138,16 @@ gr_dataset *gr_load_recbole(const char *path)
         free(base);
     }
     if (!(b = gr_builder_init(name, "recbole"))) goto done;
-    if (!(r = rb_open(inter, &h))) goto done;
-    static const char *const n_user[] = {"user_id", NULL}, *const n_item[] = {"item_id", NULL},
-                             *const n_time[] = {"timestamp", NULL}, *const n_rating[] = {"rating", NULL};
-    int cu = rb_col(&h, n_user), ci = rb_col(&h, n_item), ct = rb_col(&h, n_time), cr = rb_col(&h, n_rating);
-    if (cu < 0 || ci < 0) {
-        gr_errorf("%s:1: field '%s': column missing from the header", inter, cu < 0 ? "user_id" : "item_id");
-        goto done;
-    }
-    char *f[RB_MAXF];
-    int64_t ln, n = 0;
-    int rc;
-    while ((rc = rb_row(r, inter, &h, f, &ln)) == 1) {
-        int64_t ts = n;
-        float rating = 0.0f;
-        if (rb_token(f[cu], inter, ln, "user_id") || rb_token(f[ci], inter, ln, "item_id") ||
-            (ct >= 0 && gr_parse_time(f[ct], &ts, inter, ln, "timestamp")) ||
-            (cr >= 0 && gr_parse_float(f[cr], &rating, inter, ln, "rating")))
-            goto done;
-        if (gr_builder_add(b, f[cu], f[ci], ts, rating) != GR_OK) {
-            gr_error_prefix("%s:%lld: ", inter, (long long)ln);
-            goto done;
-        }
-        n++;
-    }
-    if (rc < 0) goto done;
-    if (n == 0) {
-        gr_errorf("%s:%lld: field 'user_id': no interaction rows after the header", inter,
-                  (long long)gr_lines_lineno(r) + 1);
-        goto done;
-    }
+    if (rb_open(&t, inter, types) != GR_OK) goto done;
+    const char *const *const cols[4] = {n_user, n_item, n_time, n_rating};
+    gr_inter_cols c;
+    if (gr_table_inter_cols(&t, cols, &c) != GR_OK || gr_table_read_interactions(&t, b, &c) != GR_OK) goto done;
     if (item && rb_read_item(b, item) != GR_OK) goto done;
-    gr_builder_set_flags(b, ct >= 0, cr >= 0);
+    gr_builder_set_flags(b, c.col[2] >= 0, c.col[3] >= 0);
     d = gr_builder_finish(b);
     b = NULL;
 done:
-    gr_lines_close(r);
+    gr_table_close(&t);
     gr_builder_free(b);
     free(inter);
     free(dir);
@@ -332,22 +210,22 @@ static int seq_offer(seq_state *s, const char *user, const char *list, const cha
 
 static int seq_read(seq_state *s, const char *path, int rank)
 {
-    rb_header h;
-    gr_lines *r = rb_open(path, &h);
-    if (!r) return GR_ERR;
     static const char *const n_user[] = {"user_id", NULL}, *const n_list[] = {"item_id_list", NULL},
                              *const n_item[] = {"item_id", NULL};
-    int cu = rb_col(&h, n_user), cl = rb_col(&h, n_list), ci = rb_col(&h, n_item);
-    char *f[RB_MAXF];
-    int64_t ln;
+    gr_table t;
+    char types[GR_TABLE_MAXF];
+    if (rb_open(&t, path, types) != GR_OK) return GR_ERR;
+    int cu = gr_table_col(&t, n_user, 0), cl = gr_table_col(&t, n_list, 0), ci = gr_table_col(&t, n_item, 0);
     int rc;
     if (cu < 0 || cl < 0 || ci < 0) {
         gr_errorf("%s:1: field '%s': column missing from the header (user_id, item_id_list, item_id)", path,
                   cu < 0 ? "user_id" : cl < 0 ? "item_id_list" : "item_id");
         goto fail;
     }
-    while ((rc = rb_row(r, path, &h, f, &ln)) == 1) {
-        if (rb_token(f[cu], path, ln, "user_id") || rb_token(f[ci], path, ln, "item_id")) goto fail;
+    while ((rc = gr_table_next(&t)) == 1) {
+        char **f = t.f;
+        int64_t ln = t.ln;
+        if (gr_check_id(f[cu], path, ln, "user_id") || gr_check_id(f[ci], path, ln, "item_id")) goto fail;
         const char *l = f[cl];
         size_t bad;
         if (!gr_utf8_valid(l, strlen(l), &bad)) {
@@ -367,10 +245,10 @@ static int seq_read(seq_state *s, const char *path, int rank)
         if (seq_offer(s, f[cu], l, f[ci], rank) != GR_OK) { gr_error_prefix("%s:%lld: ", path, (long long)ln); goto fail; }
     }
     if (rc < 0) goto fail;
-    gr_lines_close(r);
+    gr_table_close(&t);
     return GR_OK;
 fail:
-    gr_lines_close(r);
+    gr_table_close(&t);
     return GR_ERR;
 }
 
@@ -387,18 +265,14 @@ static void kv_free(kvmap *m)
 
 static int kv_read(kvmap *m, const char *path)
 {
-    gr_lines *r = gr_lines_open(path);
-    if (!r) return GR_ERR;
-    char *line, *f[3];
-    size_t len;
+    gr_table t;
+    if (gr_table_open(&t, path, "\t", 0, 0) != GR_OK) return GR_ERR;
+    gr_table_expect(&t, 2, "(raw_id index)");
     int rc;
-    while ((rc = gr_lines_next(r, &line, &len)) == 1) {
-        int64_t ln = gr_lines_lineno(r);
-        if (len == 0) continue;
-        int nf = gr_fields_split(line, len, '\t', 0, f, 3, path, ln);
-        if (nf != 2) { gr_errorf("%s:%lld: expected 2 TAB-separated fields (raw_id index), found %d", path, (long long)ln, nf); goto fail; }
-        if (ln == 1 && strchr(f[0], ':')) continue; /* typed header */
-        if (rb_token(f[0], path, ln, "raw_id") || rb_token(f[1], path, ln, "index")) goto fail;
+    while ((rc = gr_table_next(&t)) == 1) {
+        char **f = t.f;
+        if (t.ln == 1 && strchr(f[0], ':')) continue; /* typed header */
+        if (gr_check_id(f[0], path, t.ln, "raw_id") || gr_check_id(f[1], path, t.ln, "index")) goto fail;
         if (m->n == m->cap) {
             size_t cap = m->cap ? m->cap * 2 : 1024;
             char **a = realloc(m->k, cap * sizeof *a);
@@ -416,44 +290,42 @@ static int kv_read(kvmap *m, const char *path)
         if (gr_strmap_put(&m->m, k, strlen(k), (int32_t)(m->n - 1)) < -1) goto fail;
     }
     if (rc < 0) goto fail;
-    gr_lines_close(r);
+    gr_table_close(&t);
     return GR_OK;
 fail:
-    gr_lines_close(r);
+    gr_table_close(&t);
     return GR_ERR;
 }
 
 /* NAME.text: "item_id<TAB>text" (optional typed header). */
 static int read_text(gr_builder *b, const char *path, const gr_strmap *items, const kvmap *map)
 {
-    gr_lines *r = gr_lines_open(path);
-    if (!r) return GR_ERR;
-    char *line, *f[3];
-    size_t len;
+    gr_table t;
+    if (gr_table_open(&t, path, "\t", 0, 0) != GR_OK) return GR_ERR;
+    gr_table_expect(&t, 2, "(item_id text)");
     int rc;
-    while ((rc = gr_lines_next(r, &line, &len)) == 1) {
-        int64_t ln = gr_lines_lineno(r);
-        if (len == 0) continue;
-        int nf = gr_fields_split(line, len, '\t', 0, f, 3, path, ln);
-        if (nf != 2) { gr_errorf("%s:%lld: expected 2 TAB-separated fields (item_id text), found %d", path, (long long)ln, nf); goto fail; }
-        if (ln == 1 && strchr(f[0], ':') && strchr(f[1], ':')) continue; /* typed header */
-        if (rb_token(f[0], path, ln, "item_id") != GR_OK) goto fail;
+    while ((rc = gr_table_next(&t)) == 1) {
+        char **f = t.f;
+        if (t.ln == 1 && strchr(f[0], ':') && strchr(f[1], ':')) continue; /* typed header */
+        if (gr_check_id(f[0], path, t.ln, "item_id") != GR_OK) goto fail;
         const char *key = f[0];
         if (gr_strmap_get(items, key, strlen(key)) < 0) {
             int32_t j = map ? gr_strmap_get(&map->m, key, strlen(key)) : -1;
             if (j < 0) continue; /* text of an item without interactions */
             key = map->v[j];
         }
-        char *text = gr_text_clean(f[1], strlen(f[1]), GR_ENC_UTF8, path, ln, "text");
-        int ok = text ? rb_set_text(b, key, NULL, NULL, NULL, text, 0) : GR_ERR;
+        char *text = gr_text_clean(f[1], strlen(f[1]), GR_ENC_UTF8, path, t.ln, "text");
+        char *title = text ? gr_text_first_sentence(text) : NULL;
+        int ok = title ? gr_builder_item_text(b, key, title, NULL, NULL, text) : GR_ERR;
         free(text);
+        free(title);
         if (ok != GR_OK) goto fail;
     }
     if (rc < 0) goto fail;
-    gr_lines_close(r);
+    gr_table_close(&t);
     return GR_OK;
 fail:
-    gr_lines_close(r);
+    gr_table_close(&t);
     return GR_ERR;
 }
 

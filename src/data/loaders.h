@@ -1,4 +1,4 @@
-/* Internal: the format loaders behind gr_dataset_load and small path helpers.
+/* Internal: the format loaders behind gr_dataset_load.
  *
  * Every loader returns a new dataset (before gr_dataset_prepare) or NULL with
  * an error naming file, line and field. See docs/DATASETS.md for the formats. */
@@ -21,26 +21,12 @@ gr_dataset *gr_load_amazon(const char *path);
 /* Generic delimited files: a directory with interactions.csv|tsv (+ items.csv|tsv) or one file. */
 gr_dataset *gr_load_csv(const char *path);
 
-/* ---- path helpers (fsutil.c) ---- */
+/* File-name tests shared by detection and the loaders (load.c): 1 if NAME
+ * is *.json / *.jsonl (optionally .gz), resp. *.{train,valid,test}.inter. */
+int gr_name_is_json(const char *name);
+int gr_name_is_split_inter(const char *name);
 
-/* a + "/" + b, newly allocated (free), NULL + error on OOM. */
-char *gr_path_join(const char *a, const char *b);
-/* 1 if PATH is an existing regular file / directory. */
-int gr_path_is_file(const char *path);
-int gr_path_is_dir(const char *path);
-/* DIR/NAME if it is a file, else DIR/NAME.gz if that is a file, else NULL
- * (no error recorded unless out of memory). */
-char *gr_path_find(const char *dir, const char *name);
-/* Last component of PATH without trailing slashes and without any of the
- * given suffixes (NULL-terminated list, first match removed), newly allocated. */
-char *gr_path_stem(const char *path, const char *const *suffixes);
-/* Directory part of PATH ("." when none), newly allocated. */
-char *gr_path_dir(const char *path);
-/* 1 if S ends with SUF. */
-int gr_str_ends(const char *s, const char *suf);
-
-/* Split "Title. Categories. Brand." style text: newly allocated copy of the
- * part before the first ". " (the whole string when there is none). */
-char *gr_text_first_sentence(const char *text);
+/* Path helpers (gr_path_join, gr_path_find, ...) are in genrec/common.h;
+ * gr_text_first_sentence is in data/text.h. */
 
 #endif

@@ -1,96 +1,47 @@
 /* Files of the synthetic world: interactions.csv, items.csv and truth.bin
  * (the complete world, reloadable with gr_synth_load). Every file is written
- * to a temporary name in the target directory, synced and renamed. The
- * truth.bin layout is documented in docs/SYNTH.md. */
+ * atomically (gr_afile). The truth.bin layout is documented in docs/SYNTH.md. */
 #include "synth_internal.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
-#include <zlib.h>
 
 #define TRUTH_MAGIC "GRSYNTH1"
 #define TRUTH_VERSION 1u
 #define TRUTH_ENDIAN 0x01020304u
 
-/* ---- output file with temp + rename ------------------------------------------------ */
+/* ---- output files (atomic, gr_afile) ------------------------------------------------ */
 
 typedef struct outfile {
-    FILE *f;
-    char tmp[4096], path[4096];
-    uLong crc;      /* running CRC-32 of everything written (truth.bin) */
+    gr_afile a;
+    uint32_t crc;   /* running CRC-32 of everything written (truth.bin) */
     int err;
 } outfile;
 
 static int out_open(outfile *o, const char *dir, const char *name)
 {
     memset(o, 0, sizeof *o);
-    if (snprintf(o->path, sizeof o->path, "%s/%s", dir, name) >= (int)sizeof o->path ||
-        snprintf(o->tmp, sizeof o->tmp, "%s/.%s.tmp.%ld", dir, name, (long)getpid()) >= (int)sizeof o->tmp)
-        return gr_errorf("%s/%s: path too long", dir, name);
-    o->f = fopen(o->tmp, "wb");
-    if (!o->f) return gr_errorf("%s: cannot create: %s", o->tmp, strerror(errno));
-    setvbuf(o->f, NULL, _IOFBF, 1 << 20);
-    o->crc = crc32(0L, Z_NULL, 0);
-    return GR_OK;
+    char *path = gr_path_join(dir, name);
+    if (!path) return GR_ERR;
+    int rc = gr_afile_open(&o->a, path);
+    free(path);
+    return rc;
 }
 
 static void out_write(outfile *o, const void *p, size_t n)
 {
     if (o->err || n == 0) return;
-    if (fwrite(p, 1, n, o->f) != n) { o->err = errno ? errno : EIO; return; }
-    const unsigned char *b = p;
-    while (n > 0) {
-        uInt k = n > (1u << 30) ? (1u << 30) : (uInt)n;
-        o->crc = crc32(o->crc, b, k);
-        b += k;
-        n -= k;
-    }
+    if (fwrite(p, 1, n, o->a.f) != n) { o->err = 1; return; }
+    o->crc = gr_crc32(o->crc, p, n);
 }
 
 static void out_str(outfile *o, const char *s) { out_write(o, s, strlen(s)); }
 
-/* Finish: flush, sync, close and rename (or remove the temp file on error). */
-static int out_close(outfile *o)
-{
-    int err = o->err;
-    if (!err && fflush(o->f)) err = errno;
-    if (!err && fsync(fileno(o->f))) err = errno;
-    if (fclose(o->f) && !err) err = errno;
-    o->f = NULL;
-    if (!err && rename(o->tmp, o->path)) err = errno;
-    if (err) {
-        remove(o->tmp);
-        return gr_errorf("%s: write failed: %s", o->path, strerror(err));
-    }
-    return GR_OK;
-}
-
-/* mkdir -p */
-static int make_dir(const char *dir)
-{
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf) return gr_errorf("%s: path too long", dir);
-    for (char *p = buf + 1;; p++) {
-        if (*p == '/' || *p == '\0') {
-            char c = *p;
-            *p = '\0';
-            struct stat st;
-            if (stat(buf, &st) != 0) {
-                if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-                    return gr_errorf("%s: cannot create directory: %s", buf, strerror(errno));
-            } else if (!S_ISDIR(st.st_mode)) {
-                return gr_errorf("%s: exists and is not a directory", buf);
-            }
-            *p = c;
-            if (c == '\0') break;
-        }
-    }
-    return GR_OK;
-}
+/* Finish: flush, sync and rename into place; a failed write earlier left the
+ * stream in error, so the commit reports it and removes the temporary. */
+static int out_close(outfile *o) { return gr_afile_commit(&o->a); }
 
 /* ---- CSV ------------------------------------------------------------------------------------ */
 
@@ -200,15 +151,15 @@ static int write_truth(const gr_synth_world *w, const char *dir)
     out_write(&o, w->inter_item, nx * 4);
     out_write(&o, w->inter_time, nx * 8);
     out_write(&o, w->inter_rating, nx * 4);
-    uint32_t crc = (uint32_t)o.crc;
-    if (!o.err && fwrite(&crc, 4, 1, o.f) != 1) o.err = errno ? errno : EIO;
+    uint32_t crc = o.crc;
+    out_write(&o, &crc, 4);
     return out_close(&o);
 }
 
 int gr_synth_write(const gr_synth_world *w, const char *dir)
 {
     if (!w || !dir) return gr_errorf("synth: write: no world or directory");
-    if (make_dir(dir)) return GR_ERR;
+    if (gr_mkdirs(dir)) return GR_ERR;
     if (write_items(w, dir) || write_interactions(w, dir) || write_truth(w, dir)) return GR_ERR;
     return GR_OK;
 }
@@ -321,30 +272,6 @@ static int validate(const gr_synth_world *w, const char *path)
     return GR_OK;
 }
 
-static unsigned char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) { gr_errorf("%s: cannot open: %s", path, strerror(errno)); return NULL; }
-    unsigned char *buf = NULL;
-    size_t cap = 0, len = 0;
-    for (;;) {
-        if (len == cap) {
-            cap = cap ? cap * 2 : (size_t)1 << 20;
-            unsigned char *nb = gr_realloc(buf, cap, 1);
-            if (!nb) { gr_free(buf); fclose(f); return NULL; }
-            buf = nb;
-        }
-        size_t k = fread(buf + len, 1, cap - len, f);
-        len += k;
-        if (k == 0) break;
-    }
-    int err = ferror(f);
-    fclose(f);
-    if (err) { gr_free(buf); gr_errorf("%s: read error", path); return NULL; }
-    *n = len;
-    return buf;
-}
-
 gr_synth_world *gr_synth_load(const char *path)
 {
     char file[4096];
@@ -353,7 +280,7 @@ gr_synth_world *gr_synth_load(const char *path)
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) snprintf(file, sizeof file, "%s/truth.bin", path);
     else snprintf(file, sizeof file, "%s", path);
     size_t n = 0;
-    unsigned char *buf = slurp(file, &n);
+    unsigned char *buf = (unsigned char *)gr_read_file(file, 0, &n);
     if (!buf) return NULL;
     gr_synth_world *w = gr_calloc(1, sizeof *w);
     if (!w) { gr_free(buf); return NULL; }
@@ -363,12 +290,7 @@ gr_synth_world *gr_synth_load(const char *path)
     if (n < 8 + 4 || memcmp(buf, TRUTH_MAGIC, 8)) { gr_errorf("%s: not a synth truth file (bad magic)", file); goto fail; }
     uint32_t crc_stored;
     memcpy(&crc_stored, buf + n - 4, 4);
-    uLong crc = crc32(0L, Z_NULL, 0);
-    for (size_t off = 0; off < n - 4;) {
-        uInt k = n - 4 - off > (1u << 30) ? (1u << 30) : (uInt)(n - 4 - off);
-        crc = crc32(crc, buf + off, k);
-        off += k;
-    }
+    uint32_t crc = gr_crc32(0, buf, n - 4);
     r.n = n - 4;
     rd(&r, magic, 8, "magic");
     rd(&r, &version, 4, "version");
@@ -376,7 +298,7 @@ gr_synth_world *gr_synth_load(const char *path)
     if (r.err) goto fail;
     if (version != TRUTH_VERSION) { gr_errorf("%s: field 'version': %u is not supported (want %u)", file, version, TRUTH_VERSION); goto fail; }
     if (endian != TRUTH_ENDIAN) { gr_errorf("%s: field 'endian': written on a machine of other byte order", file); goto fail; }
-    if ((uint32_t)crc != crc_stored) { gr_errorf("%s: field 'crc32': checksum mismatch (file corrupt)", file); goto fail; }
+    if (crc != crc_stored) { gr_errorf("%s: field 'crc32': checksum mismatch (file corrupt)", file); goto fail; }
     gr_synth_opts *p = &w->opts;
     rd(&r, &p->seed, 8, "seed");
     rd(&r, &p->n_users, 4, "n_users");

@@ -1,4 +1,5 @@
-/* Line reader (plain/gzip), field splitters, text cleaning, number parsing. */
+/* Line reader (plain/gzip), field splitters, text cleaning, number parsing,
+ * first sentences. UTF-8 decoding itself is in src/core/utf8.c. */
 #include "data/text.h"
 
 #include <errno.h>
@@ -292,33 +293,6 @@ int gr_fields_find(char *const *fields, int n, const char *const *names)
 
 /* ---- text cleaning ------------------------------------------------------------------ */
 
-int gr_utf8_valid(const char *str, size_t n, size_t *bad)
-{
-    const unsigned char *s = (const unsigned char *)str;
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        if (c < 0x80) { i++; continue; }
-        size_t k;
-        unsigned cp, min;
-        if (c >= 0xC2 && c <= 0xDF) { k = 1; cp = c & 0x1F; min = 0x80; }
-        else if (c >= 0xE0 && c <= 0xEF) { k = 2; cp = c & 0x0F; min = 0x800; }
-        else if (c >= 0xF0 && c <= 0xF4) { k = 3; cp = c & 0x07; min = 0x10000; }
-        else goto fail;
-        if (n - i <= k) goto fail;
-        for (size_t j = 1; j <= k; j++) {
-            if ((s[i + j] & 0xC0) != 0x80) goto fail;
-            cp = (cp << 6) | (s[i + j] & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) goto fail;
-        i += k + 1;
-    }
-    return 1;
-fail:
-    if (bad) *bad = i;
-    return 0;
-}
-
 char *gr_latin1_to_utf8(const char *str, size_t n)
 {
     const unsigned char *s = (const unsigned char *)str;
@@ -336,28 +310,6 @@ char *gr_latin1_to_utf8(const char *str, size_t n)
     }
     d[w] = '\0';
     return d;
-}
-
-static size_t utf8_put(char *d, uint32_t cp)
-{
-    if (cp == 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) cp = 0xFFFD;
-    if (cp < 0x80) { d[0] = (char)cp; return 1; }
-    if (cp < 0x800) {
-        d[0] = (char)(0xC0 | (cp >> 6));
-        d[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        d[0] = (char)(0xE0 | (cp >> 12));
-        d[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        d[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    d[0] = (char)(0xF0 | (cp >> 18));
-    d[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    d[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    d[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
 }
 
 static const struct { const char *name; uint32_t cp; } html_named[] = {
@@ -405,7 +357,7 @@ static size_t html_ref(const char *s, size_t n, size_t i, uint32_t *cp)
             j++;
         }
         if (j == d0 || j >= n || s[j] != ';') return 0;
-        *cp = v; /* invalid values become U+FFFD in utf8_put */
+        *cp = v; /* invalid values become U+FFFD in gr_html_decode */
         if (v > 0x10FFFF) *cp = 0xFFFD;
         return j + 1 - i;
     }
@@ -432,7 +384,8 @@ size_t gr_html_decode(char *s, size_t n)
             uint32_t cp;
             size_t used = html_ref(s, n, r, &cp);
             char tmp[4];
-            size_t k = used ? utf8_put(tmp, cp) : 0;
+            if (cp == 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) cp = 0xFFFD;
+            size_t k = used ? gr_utf8_encode(cp, tmp) : 0;
             if (used && k <= used) { /* always true: the shortest reference is 4 bytes */
                 memcpy(s + w, tmp, k);
                 w += k;
@@ -612,4 +565,17 @@ int gr_parse_time(const char *s, int64_t *out, const char *path, int64_t lineno,
 bad:
     return gr_errorf("%s:%lld: field '%s': '%s' is not a timestamp (integer or decimal seconds)",
                      path, (long long)lineno, field, gr_quote_input(s));
+}
+
+/* ---- sentences ------------------------------------------------------------------------- */
+
+char *gr_text_first_sentence(const char *text)
+{
+    const char *d = strstr(text, ". ");
+    if (!d) {
+        size_t n = strlen(text);
+        if (n > 0 && text[n - 1] == '.') return gr_strndup(text, n - 1);
+        return gr_strdup(text);
+    }
+    return gr_strndup(text, (size_t)(d - text));
 }

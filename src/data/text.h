@@ -6,8 +6,8 @@
  *     lines of one RFC-4180 record (quoted fields may contain newlines);
  *   - field splitters: single-byte delimiter with optional RFC-4180 quoting,
  *     and multi-byte delimiters such as MovieLens' "::";
- *   - text cleaning: UTF-8 validation, Latin-1 -> UTF-8, HTML entity
- *     decoding, whitespace normalisation;
+ *   - text cleaning: Latin-1 -> UTF-8, HTML entity decoding, whitespace
+ *     normalisation (UTF-8 validation is gr_utf8_valid in common.h);
  *   - strict number parsing for ids, timestamps and ratings.
  *
  * Every function that can fail records an error naming path:line and the
@@ -17,6 +17,8 @@
 #define GENREC_DATA_TEXT_H
 #include <stddef.h>
 #include <stdint.h>
+
+#include "genrec/common.h" /* gr_utf8_valid and the other UTF-8 helpers */
 
 /* ---- line reader ----------------------------------------------------------- */
 
@@ -81,10 +83,6 @@ typedef enum gr_enc {
                         read as ISO-8859-1 and converted, so no input is rejected */
 } gr_enc;
 
-/* 1 if s[0..n) is valid UTF-8 (no overlongs, surrogates or code points above
- * U+10FFFF), else 0 and *bad (if not NULL) = offset of the first bad byte. */
-int gr_utf8_valid(const char *s, size_t n, size_t *bad);
-
 /* Convert ISO-8859-1 bytes to a new UTF-8 string (caller frees with gr_free). */
 char *gr_latin1_to_utf8(const char *s, size_t n);
 
@@ -105,6 +103,11 @@ size_t gr_ws_normalise(char *s, size_t n);
  * with an error "PATH:LINENO: field 'FIELD': invalid UTF-8 at byte K". */
 char *gr_text_clean(const char *s, size_t n, gr_enc enc, const char *path, int64_t lineno,
                     const char *field);
+
+/* Split "Title. Categories. Brand." style text: newly allocated copy of the
+ * part before the first ". " (the whole string, without a final '.', when
+ * there is none). NULL + error on out of memory. */
+char *gr_text_first_sentence(const char *text);
 
 /* ---- numbers -------------------------------------------------------------------- */
 

@@ -9,6 +9,7 @@
  */
 #include "genrec/transformer.h"
 #include "genrec/ops.h"
+#include "vmath.h"
 
 #include <math.h>
 #include <string.h>
@@ -52,7 +53,7 @@ void gr_adamw_step(gr_adamw *opt, float *params, const float *grads, const uint8
     float *m = opt->m, *v = opt->v;
     int64_t n = opt->n;
     int nt = gr_ops_threads((double)n * 8);
-#pragma omp parallel for num_threads(nt) schedule(static)
+#pragma omp parallel for num_threads(nt) schedule(dynamic, GR_FLAT_CHUNK)
     for (int64_t i = 0; i < n; i++) {
         float g = grads[i], p = params[i];
         if (!decay_mask || decay_mask[i]) p *= decay;

@@ -1,8 +1,10 @@
 /* gr_gemm: backend dispatch and the thread policy described in gemm.h.
  *
- * C is split into one contiguous block per thread (rows when M is the larger
- * side, else columns, rounded to the micro-kernel's 6x16 tile), each thread
- * runs the single-threaded kernel on its block. OpenBLAS is set to one thread
+ * C is split into contiguous blocks of whole 6x16 tiles (rows or columns,
+ * whichever divides most evenly), up to 4 per thread when that is cheap,
+ * handed out dynamically; each block runs the single-threaded kernel. The
+ * block boundaries depend only on the shape and thread count, and the AVX2
+ * kernel's result does not depend on them at all. OpenBLAS is set to one thread
  * once, so the only threads ever running are OpenMP's.
  */
 #include "genrec/gemm.h"
@@ -15,6 +17,9 @@
 
 /* Below this many multiply-adds a parallel region costs more than it saves. */
 #define GEMM_PAR_MIN_WORK (1 << 17)
+/* Chunks beyond one per thread only when the operand all chunks share has
+ * at most this many floats (it is re-packed or re-read per chunk). */
+#define GEMM_SHARED_MAX (1 << 18)
 /* AUTO uses OpenBLAS when M, N and K are all at least this large. */
 #define GEMM_BLAS_MIN_DIM 512
 
@@ -37,7 +42,7 @@ const char *gr_gemm_backend_name(gr_gemm_backend be)
 
 static void gemm_naive(int transA, int transB, int M, int N, int K, float alpha,
                        const float *A, int lda, const float *B, int ldb,
-                       float beta, float *C, int ldc)
+                       float beta, float *C, int ldc, const float *bias)
 {
     for (int i = 0; i < M; i++) {
         for (int j = 0; j < N; j++) {
@@ -48,7 +53,8 @@ static void gemm_naive(int transA, int transB, int M, int N, int K, float alpha,
                 s += a * b;
             }
             float *c = C + (size_t)i * ldc + j;
-            *c = beta == 0.0f ? alpha * s : alpha * s + beta * *c;
+            float v = alpha * s + (bias ? bias[j] : 0.0f);
+            *c = beta == 0.0f ? v : v + beta * *c;
         }
     }
 }
@@ -62,40 +68,56 @@ static void gemm_blas(int transA, int transB, int M, int N, int K, float alpha,
                 beta, C, ldc);
 }
 
+/* C = beta*C + bias (rows), the part of the product that needs no A, B. */
+static void scale_add_bias(int M, int N, float beta, float *C, int ldc, const float *bias)
+{
+    for (int i = 0; i < M; i++) {
+        float *c = C + (size_t)i * ldc;
+        for (int j = 0; j < N; j++)
+            c[j] = (beta == 0.0f ? 0.0f : beta * c[j]) + (bias ? bias[j] : 0.0f);
+    }
+}
+
 /* One block on the calling thread with backend be (AUTO/AVX2/BLAS/NAIVE). */
 static void gemm_block(gr_gemm_backend be, int transA, int transB, int M, int N, int K,
                        float alpha, const float *A, int lda, const float *B, int ldb,
-                       float beta, float *C, int ldc)
+                       float beta, float *C, int ldc, const float *bias)
 {
     if (M <= 0 || N <= 0) return;
-    if (K <= 0) { /* C = beta * C */
-        for (int i = 0; i < M; i++)
-            for (int j = 0; j < N; j++) {
-                float *c = C + (size_t)i * ldc + j;
-                *c = beta == 0.0f ? 0.0f : beta * *c;
-            }
+    if (K <= 0) {
+        scale_add_bias(M, N, beta, C, ldc, bias);
         return;
     }
     if (be == GR_GEMM_NAIVE) {
-        gemm_naive(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        gemm_naive(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias);
         return;
     }
     if ((be == GR_GEMM_AUTO || be == GR_GEMM_AVX2) && gr_gemm_avx2_supported() &&
-        gr_gemm_avx2(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) == 0)
+        gr_gemm_avx2(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias) == 0)
         return;
+    if (bias) {
+        scale_add_bias(M, N, beta, C, ldc, bias);
+        beta = 1.0f;
+    }
     gemm_blas(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-void gr_gemm_ex(gr_gemm_backend be, int n_threads, int transA, int transB,
-                int M, int N, int K, float alpha, const float *A, int lda,
-                const float *B, int ldb, float beta, float *C, int ldc)
+static void gemm_run(gr_gemm_backend be, int n_threads, int transA, int transB,
+                     int M, int N, int K, float alpha, const float *A, int lda,
+                     const float *B, int ldb, float beta, float *C, int ldc,
+                     const float *bias)
 {
     if (M <= 0 || N <= 0) return;
     if (be == GR_GEMM_BLAS_THREADED) { /* benchmarks: OpenBLAS's own threads */
         int nt = n_threads > 0 ? n_threads : gr_threads_get();
         pthread_once(&blas_once, blas_single_thread);
+        if (bias) {
+            scale_add_bias(M, N, beta, C, ldc, bias);
+            beta = 1.0f;
+        }
         openblas_set_num_threads(nt);
-        gemm_blas(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        if (K > 0) gemm_blas(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        else if (!bias) scale_add_bias(M, N, beta, C, ldc, NULL);
         openblas_set_num_threads(1);
         return;
     }
@@ -109,42 +131,74 @@ void gr_gemm_ex(gr_gemm_backend be, int n_threads, int transA, int transB,
     if (omp_in_parallel()) nt = 1;
     double work = (double)M * N * (K > 0 ? K : 1);
     if (nt > 1 && work < (double)GEMM_PAR_MIN_WORK * nt) nt = (int)(work / GEMM_PAR_MIN_WORK) + 1;
-    /* split the larger side; keep blocks a multiple of the 6x16 tile */
-    int split_m = M >= N;
-    int dim = split_m ? M : N, gran = split_m ? 6 : 16;
-    if (nt > 1 && dim < 2 * gran) nt = 1;
+    /* split the side whose 6-row / 16-column tiles divide most evenly among
+     * the threads (ties: the larger side); blocks are whole tiles */
+    int tm = (M + 5) / 6, tn = (N + 15) / 16;
+    double em = (double)tm / (nt * ((tm + nt - 1) / nt)), en = (double)tn / (nt * ((tn + nt - 1) / nt));
+    int split_m = em > en || (em == en && M >= N);
+    int dim = split_m ? M : N, gran = split_m ? 6 : 16, tiles = split_m ? tm : tn;
+    if (nt > tiles) nt = tiles;
     if (nt <= 1) {
-        gemm_block(be, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        gemm_block(be, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias);
         return;
     }
-    int chunk = (dim + nt - 1) / nt;
-    chunk = (chunk + gran - 1) / gran * gran;
-#pragma omp parallel for num_threads(nt) schedule(static, 1)
-    for (int t = 0; t < nt; t++) {
+    /* more chunks than threads, handed out dynamically, so a descheduled
+     * thread does not stall the product; only when the operand every chunk
+     * re-reads (B for a row split, A for a column split) is small */
+    int nchunk = nt;
+    double shared = split_m ? (double)N * K : (double)M * K;
+    if (shared <= GEMM_SHARED_MAX) {
+        nchunk = 4 * nt;
+        while (nchunk > nt && work / nchunk < 4.0 * GEMM_PAR_MIN_WORK) nchunk--;
+        if (nchunk > tiles) nchunk = tiles;
+    }
+    int chunk = ((tiles + nchunk - 1) / nchunk) * gran;
+    nchunk = (dim + chunk - 1) / chunk;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+    for (int t = 0; t < nchunk; t++) {
         int lo = t * chunk, hi = lo + chunk < dim ? lo + chunk : dim;
-        if (lo >= hi) continue;
         if (split_m) {
             const float *At = transA ? A + lo : A + (size_t)lo * lda;
             gemm_block(be, transA, transB, hi - lo, N, K, alpha, At, lda, B, ldb, beta,
-                       C + (size_t)lo * ldc, ldc);
+                       C + (size_t)lo * ldc, ldc, bias);
         } else {
             const float *Bt = transB ? B + (size_t)lo * ldb : B + lo;
             gemm_block(be, transA, transB, M, hi - lo, K, alpha, A, lda, Bt, ldb, beta,
-                       C + lo, ldc);
+                       C + lo, ldc, bias ? bias + lo : NULL);
         }
     }
+}
+
+void gr_gemm_ex(gr_gemm_backend be, int n_threads, int transA, int transB,
+                int M, int N, int K, float alpha, const float *A, int lda,
+                const float *B, int ldb, float beta, float *C, int ldc)
+{
+    gemm_run(be, n_threads, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL);
 }
 
 void gr_gemm(int transA, int transB, int M, int N, int K, float alpha,
              const float *A, int lda, const float *B, int ldb,
              float beta, float *C, int ldc)
 {
-    gr_gemm_ex(GR_GEMM_AUTO, 0, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    gemm_run(GR_GEMM_AUTO, 0, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL);
 }
 
 void gr_gemm_serial(int transA, int transB, int M, int N, int K, float alpha,
                     const float *A, int lda, const float *B, int ldb,
                     float beta, float *C, int ldc)
 {
-    gr_gemm_ex(GR_GEMM_AUTO, 1, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    gemm_run(GR_GEMM_AUTO, 1, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL);
+}
+
+void gr_gemm_bias_ex(gr_gemm_backend be, int n_threads, int transA, int transB,
+                     int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                     const float *bias, float *C, int ldc)
+{
+    gemm_run(be, n_threads, transA, transB, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc, bias);
+}
+
+void gr_gemm_bias(int transA, int transB, int M, int N, int K, const float *A, int lda,
+                  const float *B, int ldb, const float *bias, float *C, int ldc)
+{
+    gemm_run(GR_GEMM_AUTO, 0, transA, transB, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc, bias);
 }

@@ -152,6 +152,10 @@ static void pack_b_panel(int transB, const float *B, int ldb, int pc, int jc,
     do {                                                               \
         float *cr_ = c + (size_t)(r) * ldc;                            \
         __m256 x0_ = _mm256_mul_ps(va, c##r##0), x1_ = _mm256_mul_ps(va, c##r##1); \
+        if (bias) {                                                    \
+            x0_ = _mm256_add_ps(x0_, bv0);                             \
+            x1_ = _mm256_add_ps(x1_, bv1);                             \
+        }                                                              \
         if (beta != 0.0f) {                                            \
             x0_ = _mm256_fmadd_ps(vb, _mm256_loadu_ps(cr_), x0_);      \
             x1_ = _mm256_fmadd_ps(vb, _mm256_loadu_ps(cr_ + 8), x1_);  \
@@ -166,14 +170,14 @@ static void pack_b_panel(int transB, const float *B, int ldb, int pc, int jc,
         _mm256_store_ps(tile + (r) * NR + 8, _mm256_mul_ps(va, c##r##1)); \
     } while (0)
 
-/* C[0:mr, 0:nr] = alpha * A B + beta * C over kc, where A(i, k) is
- * a[i*rs + k*cs] and B is a packed kc x NR strip. Rows i >= mr re-read row
- * mr-1 (valid memory) and are computed but never stored, so edge strips
- * need no copy. */
+/* C[0:mr, 0:nr] = alpha * A B (+ bias[0:nr]) + beta * C over kc, where
+ * A(i, k) is a[i*rs + k*cs] and B is a packed kc x NR strip. Rows i >= mr
+ * re-read row mr-1 (valid memory) and are computed but never stored, so edge
+ * strips need no copy. */
 __attribute__((target("avx2,fma")))
 static void micro_kernel(int kc, const float *restrict a, size_t rs, size_t cs,
                          const float *restrict b, float *restrict c, int ldc, int mr, int nr,
-                         float alpha, float beta)
+                         float alpha, float beta, const float *restrict bias)
 {
     size_t last = (size_t)mr - 1;
     const size_t o0 = 0, o1 = (1 < last ? 1 : last) * rs, o2 = (2 < last ? 2 : last) * rs,
@@ -195,6 +199,11 @@ static void micro_kernel(int kc, const float *restrict a, size_t rs, size_t cs,
     }
     __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
     if (mr == MR && nr == NR) {
+        __m256 bv0 = _mm256_setzero_ps(), bv1 = bv0;
+        if (bias) {
+            bv0 = _mm256_loadu_ps(bias);
+            bv1 = _mm256_loadu_ps(bias + 8);
+        }
         STORE_ROW(0); STORE_ROW(1); STORE_ROW(2);
         STORE_ROW(3); STORE_ROW(4); STORE_ROW(5);
         return;
@@ -204,7 +213,8 @@ static void micro_kernel(int kc, const float *restrict a, size_t rs, size_t cs,
     TILE_ROW(3); TILE_ROW(4); TILE_ROW(5);
     for (int i = 0; i < mr; i++) {
         float *cr = c + (size_t)i * ldc;
-        const float *t = tile + i * NR;
+        float *t = tile + i * NR;
+        if (bias) for (int j = 0; j < nr; j++) t[j] += bias[j];
         if (beta == 0.0f) for (int j = 0; j < nr; j++) cr[j] = t[j];
         else for (int j = 0; j < nr; j++) cr[j] = t[j] + beta * cr[j];
     }
@@ -212,7 +222,7 @@ static void micro_kernel(int kc, const float *restrict a, size_t rs, size_t cs,
 
 int gr_gemm_avx2(int transA, int transB, int M, int N, int K, float alpha,
                  const float *A, int lda, const float *B, int ldb,
-                 float beta, float *C, int ldc)
+                 float beta, float *C, int ldc, const float *bias)
 {
     pack_bufs *pb = get_buffers();
     if (!pb) return -1;
@@ -232,7 +242,8 @@ int gr_gemm_avx2(int transA, int transB, int M, int N, int K, float alpha,
                         const float *a = transA ? A + (size_t)pc * lda + i0 : A + (size_t)i0 * lda + pc;
                         size_t rs = transA ? 1 : (size_t)lda, cs = transA ? (size_t)lda : 1;
                         micro_kernel(kc, a, rs, cs, bp + (size_t)jr * kc,
-                                     C + (size_t)i0 * ldc + jc + jr, ldc, mr, nr, alpha, beta_eff);
+                                     C + (size_t)i0 * ldc + jc + jr, ldc, mr, nr, alpha, beta_eff,
+                                     bias && pc == 0 ? bias + jc + jr : NULL);
                     }
                 }
             }

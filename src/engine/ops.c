@@ -7,6 +7,7 @@
 #include "genrec/ops.h"
 #include "genrec/common.h"
 #include "genrec/gemm.h"
+#include "vmath.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -29,15 +30,9 @@ int gr_ops_threads(double work)
 void gr_linear_forward(float *out, const float *inp, const float *weight,
                        const float *bias, int N, int C, int OC)
 {
-    /* out (N, OC) = bias (broadcast) + inp (N, C) weight^T (C, OC) */
-    float beta = 0.0f;
-    if (bias) {
-        int nt = gr_ops_threads((double)N * OC);
-#pragma omp parallel for num_threads(nt) schedule(static)
-        for (int i = 0; i < N; i++) memcpy(out + (size_t)i * OC, bias, sizeof(float) * OC);
-        beta = 1.0f;
-    }
-    gr_gemm(0, 1, N, OC, C, 1.0f, inp, C, weight, C, beta, out, OC);
+    /* out (N, OC) = inp (N, C) weight^T (C, OC) + bias, bias added in the
+     * GEMM's store */
+    gr_gemm_bias(0, 1, N, OC, C, inp, C, weight, C, bias, out, OC);
 }
 
 /* dbias (OC) += column sums of dout (N, OC), fixed order per column: float
@@ -48,7 +43,7 @@ static void column_sums(float *dbias, const float *dout, int N, int OC)
     int nblk = (OC + COL_BLOCK - 1) / COL_BLOCK;
     int nt = gr_ops_threads((double)N * OC);
     if (nt > nblk) nt = nblk;
-#pragma omp parallel for num_threads(nt) schedule(static)
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
     for (int b = 0; b < nblk; b++) {
         int c0 = b * COL_BLOCK, w = OC - c0 < COL_BLOCK ? OC - c0 : COL_BLOCK;
         double acc[COL_BLOCK] = {0};
@@ -86,7 +81,7 @@ void gr_pos_embd_forward(float *out, const float *inp, const float *wpe,
                          const int32_t *pos, int N, int C)
 {
     int nt = gr_ops_threads((double)N * C);
-#pragma omp parallel for num_threads(nt) schedule(static)
+#pragma omp parallel for num_threads(nt) schedule(dynamic, gr_row_chunk(C))
     for (int i = 0; i < N; i++) {
         const float *x = inp + (size_t)i * C, *p = wpe + (size_t)pos[i] * C;
         float *o = out + (size_t)i * C;
@@ -100,7 +95,7 @@ void gr_pos_embd_backward(float *dwpe, const float *dout, const int32_t *pos, in
     int nblk = (C + COL_BLOCK - 1) / COL_BLOCK;
     int nt = gr_ops_threads((double)N * C);
     if (nt > nblk) nt = nblk;
-#pragma omp parallel for num_threads(nt) schedule(static)
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
     for (int b = 0; b < nblk; b++) {
         int c0 = b * COL_BLOCK, c1 = c0 + COL_BLOCK < C ? c0 + COL_BLOCK : C;
         for (int i = 0; i < N; i++) {
@@ -117,7 +112,7 @@ void gr_pos_embd_backward(float *dwpe, const float *dout, const int32_t *pos, in
 void gr_residual_forward(float *out, const float *a, const float *b, int64_t n)
 {
     int nt = gr_ops_threads((double)n);
-#pragma omp parallel for simd num_threads(nt) schedule(static)
+#pragma omp parallel for simd num_threads(nt) schedule(dynamic, GR_FLAT_CHUNK)
     for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
@@ -125,11 +120,11 @@ void gr_residual_backward(float *da, float *db, const float *dout, int64_t n)
 {
     int nt = gr_ops_threads((double)n);
     if (da) {
-#pragma omp parallel for simd num_threads(nt) schedule(static)
+#pragma omp parallel for simd num_threads(nt) schedule(dynamic, GR_FLAT_CHUNK)
         for (int64_t i = 0; i < n; i++) da[i] += dout[i];
     }
     if (db) {
-#pragma omp parallel for simd num_threads(nt) schedule(static)
+#pragma omp parallel for simd num_threads(nt) schedule(dynamic, GR_FLAT_CHUNK)
         for (int64_t i = 0; i < n; i++) db[i] += dout[i];
     }
 }
@@ -216,7 +211,7 @@ void gr_dropout_forward(float *out, uint8_t *mask, const float *inp, int64_t n,
     const int64_t blk = 4096;
     int64_t nblk = (n + blk - 1) / blk;
     int nt = gr_ops_threads((double)n * 4);
-#pragma omp parallel for num_threads(nt) schedule(static)
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
     for (int64_t b = 0; b < nblk; b++) {
         int64_t i0 = b * blk, i1 = i0 + blk < n ? i0 + blk : n;
         if (avx2) dropout_range_avx2(out, mask, inp, i0, i1, s_lo, s_hi, thresh, scale);
@@ -228,7 +223,7 @@ void gr_dropout_apply(float *out, const uint8_t *mask, const float *inp, int64_t
 {
     float scale = 1.0f / (1.0f - p);
     int nt = gr_ops_threads((double)n);
-#pragma omp parallel for simd num_threads(nt) schedule(static)
+#pragma omp parallel for simd num_threads(nt) schedule(dynamic, GR_FLAT_CHUNK)
     for (int64_t i = 0; i < n; i++) out[i] = inp[i] * (scale * (float)mask[i]);
 }
 
@@ -236,6 +231,6 @@ void gr_dropout_backward(float *dinp, const float *dout, const uint8_t *mask, in
 {
     float scale = 1.0f / (1.0f - p);
     int nt = gr_ops_threads((double)n);
-#pragma omp parallel for simd num_threads(nt) schedule(static)
+#pragma omp parallel for simd num_threads(nt) schedule(dynamic, GR_FLAT_CHUNK)
     for (int64_t i = 0; i < n; i++) dinp[i] += dout[i] * (scale * (float)mask[i]);
 }

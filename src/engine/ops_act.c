@@ -6,49 +6,68 @@
 
 #define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
 #define GELU_C 0.044715f
-#define SIG_CHUNK 64 /* sigmoid computed in chunks on the stack */
+#define SIG_CHUNK 64 /* sigmoid/tanh computed in chunks on the stack */
 
+/* GELU in chunks: u = k (x + c x^3) on the stack, tanh vectorised. */
 void gr_gelu_forward(float *out, const float *inp, int64_t n)
 {
+    int64_t nchunk = (n + SIG_CHUNK - 1) / SIG_CHUNK;
     int nt = gr_ops_threads((double)n * 16);
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (int64_t i = 0; i < n; i++) {
-        float x = inp[i];
-        out[i] = 0.5f * x * (1.0f + tanhf(GELU_K * (x + GELU_C * x * x * x)));
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 64)
+    for (int64_t b = 0; b < nchunk; b++) {
+        int64_t i0 = b * SIG_CHUNK;
+        int w = n - i0 < SIG_CHUNK ? (int)(n - i0) : SIG_CHUNK;
+        const float *x = inp + i0;
+        float t[SIG_CHUNK];
+#pragma omp simd
+        for (int j = 0; j < w; j++) t[j] = GELU_K * (x[j] + GELU_C * x[j] * x[j] * x[j]);
+        gr_vtanh(t, t, w);
+#pragma omp simd
+        for (int j = 0; j < w; j++) out[i0 + j] = 0.5f * x[j] * (1.0f + t[j]);
     }
 }
 
 void gr_gelu_backward(float *dinp, const float *inp, const float *dout, int64_t n)
 {
+    int64_t nchunk = (n + SIG_CHUNK - 1) / SIG_CHUNK;
     int nt = gr_ops_threads((double)n * 16);
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (int64_t i = 0; i < n; i++) {
-        float x = inp[i];
-        float t = tanhf(GELU_K * (x + GELU_C * x * x * x));
-        float sech2 = 1.0f - t * t;
-        float g = 0.5f * (1.0f + t) + 0.5f * x * sech2 * GELU_K * (1.0f + 3.0f * GELU_C * x * x);
-        dinp[i] += g * dout[i];
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 64)
+    for (int64_t b = 0; b < nchunk; b++) {
+        int64_t i0 = b * SIG_CHUNK;
+        int w = n - i0 < SIG_CHUNK ? (int)(n - i0) : SIG_CHUNK;
+        const float *x = inp + i0;
+        float t[SIG_CHUNK];
+#pragma omp simd
+        for (int j = 0; j < w; j++) t[j] = GELU_K * (x[j] + GELU_C * x[j] * x[j] * x[j]);
+        gr_vtanh(t, t, w);
+#pragma omp simd
+        for (int j = 0; j < w; j++) {
+            float sech2 = 1.0f - t[j] * t[j];
+            float g = 0.5f * (1.0f + t[j]) +
+                      0.5f * x[j] * sech2 * GELU_K * (1.0f + 3.0f * GELU_C * x[j] * x[j]);
+            dinp[i0 + j] += g * dout[i0 + j];
+        }
     }
 }
 
 void gr_relu_forward(float *out, const float *inp, int64_t n)
 {
     int nt = gr_ops_threads((double)n);
-#pragma omp parallel for simd num_threads(nt) schedule(static)
+#pragma omp parallel for simd num_threads(nt) schedule(dynamic, GR_FLAT_CHUNK)
     for (int64_t i = 0; i < n; i++) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
 }
 
 void gr_relu_backward(float *dinp, const float *inp, const float *dout, int64_t n)
 {
     int nt = gr_ops_threads((double)n);
-#pragma omp parallel for simd num_threads(nt) schedule(static)
+#pragma omp parallel for simd num_threads(nt) schedule(dynamic, GR_FLAT_CHUNK)
     for (int64_t i = 0; i < n; i++) dinp[i] += inp[i] > 0.0f ? dout[i] : 0.0f;
 }
 
 void gr_swiglu_forward(float *out, const float *inp, int N, int F)
 {
     int nt = gr_ops_threads((double)N * F * 8);
-#pragma omp parallel for num_threads(nt) schedule(static)
+#pragma omp parallel for num_threads(nt) schedule(dynamic, gr_row_chunk(F))
     for (int i = 0; i < N; i++) {
         const float *up = inp + (size_t)i * 2 * F, *gate = up + F;
         float *o = out + (size_t)i * F;
@@ -65,7 +84,7 @@ void gr_swiglu_forward(float *out, const float *inp, int N, int F)
 void gr_swiglu_backward(float *dinp, const float *inp, const float *dout, int N, int F)
 {
     int nt = gr_ops_threads((double)N * F * 10);
-#pragma omp parallel for num_threads(nt) schedule(static)
+#pragma omp parallel for num_threads(nt) schedule(dynamic, gr_row_chunk(F))
     for (int i = 0; i < N; i++) {
         const float *up = inp + (size_t)i * 2 * F, *gate = up + F, *dy = dout + (size_t)i * F;
         float *dup = dinp + (size_t)i * 2 * F, *dgate = dup + F;

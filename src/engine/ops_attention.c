@@ -40,7 +40,7 @@ static void rope_rotate(float *x, int ld, const int32_t *pos, const float *cs, i
 {
     int half = HS / 2;
     int nt = gr_ops_threads((double)N * n_heads * HS * 3);
-#pragma omp parallel for num_threads(nt) schedule(static)
+#pragma omp parallel for num_threads(nt) schedule(dynamic, gr_row_chunk(n_heads * HS))
     for (int t = 0; t < N; t++) {
         const float *c = cs + (size_t)pos[t] * half * 2;
         float *row = x + (size_t)t * ld;

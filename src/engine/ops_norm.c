@@ -17,7 +17,7 @@ void gr_layernorm_forward(float *out, float *mean, float *rstd, const float *inp
                           const float *weight, const float *bias, int N, int C, float eps)
 {
     int nt = gr_ops_threads((double)N * C * 4);
-#pragma omp parallel for num_threads(nt) schedule(static)
+#pragma omp parallel for num_threads(nt) schedule(dynamic, gr_row_chunk(C))
     for (int i = 0; i < N; i++) {
         const float *x = inp + (size_t)i * C;
         float *o = out + (size_t)i * C;
@@ -45,7 +45,7 @@ void gr_layernorm_backward(float *dinp, float *dweight, float *dbias, const floa
 #pragma omp parallel num_threads(nt)
     {
         if (dinp) {
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, gr_row_chunk(C))
             for (int i = 0; i < N; i++) {
                 const float *x = inp + (size_t)i * C, *dy = dout + (size_t)i * C;
                 float *dx = dinp + (size_t)i * C;
@@ -76,7 +76,7 @@ void gr_layernorm_backward(float *dinp, float *dweight, float *dbias, const floa
             }
         }
         if (dweight || dbias) {
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
             for (int b = 0; b < nblk; b++) {
                 int c0 = b * COL_BLOCK, w = C - c0 < COL_BLOCK ? C - c0 : COL_BLOCK;
                 double aw[COL_BLOCK] = {0}, ab[COL_BLOCK] = {0};
@@ -112,7 +112,7 @@ void gr_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *
                         int N, int C, float eps)
 {
     int nt = gr_ops_threads((double)N * C * 3);
-#pragma omp parallel for num_threads(nt) schedule(static)
+#pragma omp parallel for num_threads(nt) schedule(dynamic, gr_row_chunk(C))
     for (int i = 0; i < N; i++) {
         const float *x = inp + (size_t)i * C;
         float *o = out + (size_t)i * C;
@@ -131,7 +131,7 @@ void gr_rmsnorm_backward(float *dinp, float *dweight, const float *dout, const f
 #pragma omp parallel num_threads(nt)
     {
         if (dinp) {
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, gr_row_chunk(C))
             for (int i = 0; i < N; i++) {
                 const float *x = inp + (size_t)i * C, *dy = dout + (size_t)i * C;
                 float *dx = dinp + (size_t)i * C;
@@ -149,7 +149,7 @@ void gr_rmsnorm_backward(float *dinp, float *dweight, const float *dout, const f
             }
         }
         if (dweight) {
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
             for (int b = 0; b < nblk; b++) {
                 int c0 = b * COL_BLOCK, w = C - c0 < COL_BLOCK ? C - c0 : COL_BLOCK;
                 double aw[COL_BLOCK] = {0};

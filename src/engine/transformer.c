@@ -12,7 +12,9 @@
  * layer, updating the residual stream in place.
  */
 #include "genrec/transformer.h"
+#include "genrec/gemm.h"
 #include "genrec/ops.h"
+#include "vmath.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -344,6 +346,31 @@ static int ensure_capacity(gr_tfm *m, int64_t N, int slots, size_t att_per_slot,
 
 /* ---- forward / backward ----------------------------------------------------------- */
 
+/* Parallel fill/copy of activation-sized arrays (a serial memset would leave
+ * the other threads idle). */
+static void par_zero(float *p, int64_t n)
+{
+    int nt = gr_ops_threads((double)n);
+#pragma omp parallel for simd num_threads(nt) schedule(dynamic, GR_FLAT_CHUNK)
+    for (int64_t i = 0; i < n; i++) p[i] = 0.0f;
+}
+
+static void par_copy(float *dst, const float *src, int64_t n)
+{
+    int nt = gr_ops_threads((double)n);
+#pragma omp parallel for simd num_threads(nt) schedule(dynamic, GR_FLAT_CHUNK)
+    for (int64_t i = 0; i < n; i++) dst[i] = src[i];
+}
+
+/* Linear backward that SETS dinp (N, C) = dout (N, OC) W (OC, C) instead of
+ * accumulating (saves zeroing it), and accumulates dW, db. */
+static void linear_backward_set(float *dinp, float *dw, float *db, const float *dout,
+                                const float *inp, const float *w, int N, int C, int OC)
+{
+    gr_gemm(0, 0, N, C, OC, 1.0f, dout, OC, w, C, 0.0f, dinp, C);
+    gr_linear_backward(NULL, dw, db, dout, inp, w, N, C, OC);
+}
+
 static void norm_forward(const gr_tfm *m, float *out, float *mean, float *rstd,
                          const float *inp, const float *w, const float *b, int N)
 {
@@ -413,10 +440,11 @@ int gr_tfm_forward(gr_tfm *m, const float *x, const int32_t *pos,
         memcpy(m->seq_off, seq_off, sizeof(int32_t) * ((size_t)n_seq + 1));
         if (pos) memcpy(m->pos, pos, sizeof(int32_t) * (size_t)N);
     }
-    const int C = m->C, NC = N * C;
+    const int C = m->C;
+    const int64_t NC = (int64_t)N * C;
     /* x0 = dropout(x + pos_embd[pos]) */
     if (c->pos == GR_POS_LEARNED) gr_pos_embd_forward(m->x0, x, m->pos_embd, pos, N, C);
-    else memcpy(m->x0, x, sizeof(float) * (size_t)NC);
+    else par_copy(m->x0, x, NC);
     if (drop) gr_dropout_forward(m->x0, m->mask0, m->x0, NC, c->dropout, rng);
     const float *res_in = m->x0;
     for (int l = 0; l < c->n_layer; l++) {
@@ -447,8 +475,7 @@ int gr_tfm_forward(gr_tfm *m, const float *x, const int32_t *pos,
     }
     if (c->final_norm)
         norm_forward(m, train ? m->lnf : out, m->lnf_mean, m->lnf_rstd, res_in, m->out_norm_w, m->out_norm_b, N);
-    if (!c->final_norm || train)
-        memcpy(out, c->final_norm ? m->lnf : res_in, sizeof(float) * (size_t)NC);
+    if (!c->final_norm || train) par_copy(out, c->final_norm ? m->lnf : res_in, NC);
     m->N = N;
     m->n_seq = n_seq;
     m->train_ready = train;
@@ -463,15 +490,14 @@ int gr_tfm_backward(gr_tfm *m, const float *dout, float *dx)
     int N = m->N, C = m->C;
     if (N == 0) return GR_OK;
     int64_t NC = (int64_t)N * C;
-    size_t bytesC = sizeof(float) * (size_t)NC;
     int drop = c->dropout > 0.0f;
     const float *res_last = m->acts[c->n_layer - 1].res_out;
     if (c->final_norm) {
-        memset(m->dres, 0, bytesC);
+        par_zero(m->dres, NC);
         norm_backward(m, m->dres, m->g_out_norm_w, m->g_out_norm_b, dout, res_last,
                       m->out_norm_w, m->lnf_mean, m->lnf_rstd, N);
     } else {
-        memcpy(m->dres, dout, bytesC);
+        par_copy(m->dres, dout, NC);
     }
     for (int l = c->n_layer - 1; l >= 0; l--) {
         tfm_acts *a = &m->acts[l];
@@ -481,49 +507,45 @@ int gr_tfm_backward(gr_tfm *m, const float *dout, float *dx)
         /* res_out = res_mid + dropout(ffn): dres flows to res_mid unchanged */
         const float *dbr = m->dres;
         if (drop) {
-            memset(m->dbranch, 0, bytesC);
-            gr_dropout_backward(m->dbranch, m->dres, a->mask_ffn, NC, c->dropout);
+            /* dropout backward, written (not accumulated) */
+            gr_dropout_apply(m->dbranch, a->mask_ffn, m->dres, NC, c->dropout);
             dbr = m->dbranch;
         }
-        memset(m->dfact, 0, sizeof(float) * (size_t)N * m->F);
-        gr_linear_backward(m->dfact, g->wdown, g->bdown, dbr, a->fact, p->wdown, N, m->F, C);
-        memset(m->dfch, 0, sizeof(float) * (size_t)N * m->FW);
+        linear_backward_set(m->dfact, g->wdown, g->bdown, dbr, a->fact, p->wdown, N, m->F, C);
+        par_zero(m->dfch, (int64_t)N * m->FW);
         if (c->act == GR_ACT_SWIGLU) gr_swiglu_backward(m->dfch, a->fch, m->dfact, N, m->F);
         else if (c->act == GR_ACT_RELU) gr_relu_backward(m->dfch, a->fch, m->dfact, (int64_t)N * m->F);
         else gr_gelu_backward(m->dfch, a->fch, m->dfact, (int64_t)N * m->F);
-        memset(m->dA, 0, bytesC);
-        gr_linear_backward(m->dA, g->wup, g->bup, m->dfch, a->ln2, p->wup, N, C, m->FW);
+        linear_backward_set(m->dA, g->wup, g->bup, m->dfch, a->ln2, p->wup, N, C, m->FW);
         norm_backward(m, m->dres, g->ffn_norm_w, g->ffn_norm_b, m->dA, a->res_mid,
                       p->ffn_norm_w, a->ln2_mean, a->ln2_rstd, N);
         /* res_mid = res_in + dropout(attn) */
         dbr = m->dres;
         if (drop) {
-            memset(m->dbranch, 0, bytesC);
-            gr_dropout_backward(m->dbranch, m->dres, a->mask_attn, NC, c->dropout);
+            /* dropout backward, written (not accumulated) */
+            gr_dropout_apply(m->dbranch, a->mask_attn, m->dres, NC, c->dropout);
             dbr = m->dbranch;
         }
-        memset(m->dA, 0, bytesC);
-        gr_linear_backward(m->dA, g->wo, g->bo, dbr, a->atty, p->wo, N, C, C);
-        memset(m->dqkv, 0, sizeof(float) * (size_t)N * m->QKV);
+        linear_backward_set(m->dA, g->wo, g->bo, dbr, a->atty, p->wo, N, C, C);
+        par_zero(m->dqkv, (int64_t)N * m->QKV);
         gr_attention_backward(m->dqkv, m->scratch, m->dA, a->qkv, a->att, m->seq_off, m->n_seq,
                               m->NH, m->KVH, m->HS);
         if (c->pos == GR_POS_ROPE) {
             gr_rope_backward(m->dqkv, m->QKV, m->pos, m->rope_cs, N, m->NH, m->HS);
             gr_rope_backward(m->dqkv + C, m->QKV, m->pos, m->rope_cs, N, m->KVH, m->HS);
         }
-        memset(m->dA, 0, bytesC);
-        gr_linear_backward(m->dA, g->wqkv, g->bqkv, m->dqkv, a->ln1, p->wqkv, N, C, m->QKV);
+        linear_backward_set(m->dA, g->wqkv, g->bqkv, m->dqkv, a->ln1, p->wqkv, N, C, m->QKV);
         norm_backward(m, m->dres, g->attn_norm_w, g->attn_norm_b, m->dA, res_in,
                       p->attn_norm_w, a->ln1_mean, a->ln1_rstd, N);
     }
     /* x0 = dropout(x + pos_embd[pos]) */
     const float *dx0 = m->dres;
     if (drop) {
-        memset(m->dbranch, 0, bytesC);
-        gr_dropout_backward(m->dbranch, m->dres, m->mask0, NC, c->dropout);
+        /* dropout backward, written (not accumulated) */
+        gr_dropout_apply(m->dbranch, m->mask0, m->dres, NC, c->dropout);
         dx0 = m->dbranch;
     }
     if (c->pos == GR_POS_LEARNED) gr_pos_embd_backward(m->g_pos_embd, dx0, m->pos, N, C);
-    if (dx) memcpy(dx, dx0, bytesC);
+    if (dx && dx != dx0) par_copy(dx, dx0, NC);
     return GR_OK;
 }

@@ -62,6 +62,24 @@ static void sigmoid_avx2(float *y, const float *x, int n)
     for (; j < n; j++) y[j] = 1.0f / (1.0f + expf(-x[j]));
 }
 
+__attribute__((target("avx2,fma")))
+static void tanh_avx2(float *y, const float *x, int n)
+{
+    /* tanh(u) = sign(u) * (1 - 2 / (exp(2|u|) + 1)); exp256 saturates at
+     * 88, where the result is exactly +-1 in float anyway */
+    const __m256 one = _mm256_set1_ps(1.0f), two = _mm256_set1_ps(2.0f);
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    int j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256 u = _mm256_loadu_ps(x + j);
+        __m256 s = _mm256_and_ps(u, sign), a = _mm256_andnot_ps(sign, u);
+        __m256 e = exp256(_mm256_mul_ps(two, a));
+        __m256 t = _mm256_sub_ps(one, _mm256_div_ps(two, _mm256_add_ps(e, one)));
+        _mm256_storeu_ps(y + j, _mm256_or_ps(t, s));
+    }
+    for (; j < n; j++) y[j] = tanhf(x[j]);
+}
+
 float gr_vexp_shift_sum(float *x, int n, float shift)
 {
     if (gr_gemm_avx2_supported()) return exp_shift_sum_avx2(x, n, shift);
@@ -80,4 +98,13 @@ void gr_vsigmoid(float *y, const float *x, int n)
         return;
     }
     for (int j = 0; j < n; j++) y[j] = 1.0f / (1.0f + expf(-x[j]));
+}
+
+void gr_vtanh(float *y, const float *x, int n)
+{
+    if (gr_gemm_avx2_supported()) {
+        tanh_avx2(y, x, n);
+        return;
+    }
+    for (int j = 0; j < n; j++) y[j] = tanhf(x[j]);
 }

@@ -10,6 +10,17 @@ float gr_vexp_shift_sum(float *x, int n, float shift);
 /* y[j] = 1 / (1 + exp(-x[j])) (logistic sigmoid), same dispatch. */
 void gr_vsigmoid(float *y, const float *x, int n);
 
+/* y[j] = tanh(x[j]) (absolute error < 2e-7), same dispatch; y may equal x. */
+void gr_vtanh(float *y, const float *x, int n);
+
+/* Work sharing: loops are split into chunks handed out dynamically, so a
+ * thread that is descheduled (shared machine) or slower does not hold the
+ * others at the barrier. Elementwise and per-row work does not depend on
+ * which thread runs it, so results stay deterministic. */
+#define GR_FLAT_CHUNK 8192 /* elements per chunk of flat loops */
+/* rows per chunk of per-row loops over rows of C elements (~4K elements) */
+static inline int gr_row_chunk(int C) { return C >= 4096 ? 1 : 4096 / (C > 0 ? C : 1); }
+
 /* Reductions with 8 independent partial sums (vectorisable without
  * -ffast-math), combined in a fixed order: deterministic, and ~8x faster
  * than a single serial accumulator on short rows. */

@@ -2,10 +2,8 @@
  * that reference implementations train and test on exactly the same data. */
 #include "genrec/split.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 /* Open dir/name for an atomic write (gr_afile). */
 static int open_out(gr_afile *a, const char *dir, const char *name, char *path, size_t cap)
@@ -30,10 +28,7 @@ static void write_queries(FILE *f, const gr_query *q, int64_t n, int with_cand)
 int gr_split_export(const gr_split *s, const char *dir)
 {
     if (!s || !dir || !*dir) return gr_errorf("split export: no split or empty directory name");
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-        return gr_errorf("%s: cannot create directory: %s", dir, strerror(errno));
-    struct stat sb;
-    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) return gr_errorf("%s: not a directory", dir);
+    if (gr_mkdirs(dir) != GR_OK) return GR_ERR;
 
     size_t cap = strlen(dir) + 64;
     char *path = malloc(cap);

@@ -128,17 +128,6 @@ static int rd_str(gr_gguf *g, cursor *c, const char *field, uint64_t max, char *
     return GR_OK;
 }
 
-static size_t scalar_size(gr_gguf_type t)
-{
-    switch (t) {
-    case GR_GGUF_U8: case GR_GGUF_I8: case GR_GGUF_BOOL: return 1;
-    case GR_GGUF_U16: case GR_GGUF_I16: return 2;
-    case GR_GGUF_U32: case GR_GGUF_I32: case GR_GGUF_F32: return 4;
-    case GR_GGUF_U64: case GR_GGUF_I64: case GR_GGUF_F64: return 8;
-    default: return 0;
-    }
-}
-
 static int rd_value(gr_gguf *g, cursor *c, gr_gguf_kv *kv, const char *field)
 {
     size_t at = c->off;
@@ -172,7 +161,7 @@ static int rd_value(gr_gguf *g, cursor *c, gr_gguf_kv *kv, const char *field)
             kv->str_lens = lens;
             return GR_OK;
         }
-        size_t es = scalar_size((gr_gguf_type)et);
+        size_t es = gr_gguf_type_size((gr_gguf_type)et);
         if (n > left / es)
             return cur_fail(c, at, field, "array of %" PRIu64 " elements runs past the end of the file (%" PRIu64 " bytes left)",
                             n, left);
@@ -186,7 +175,7 @@ static int rd_value(gr_gguf *g, cursor *c, gr_gguf_kv *kv, const char *field)
         kv->v.arr = a;
         return GR_OK;
     }
-    size_t es = scalar_size(kv->type);
+    size_t es = gr_gguf_type_size(kv->type);
     if (rd(c, &kv->v, es, field)) return GR_ERR;
     if (kv->type == GR_GGUF_BOOL && kv->v.b > 1)
         return cur_fail(c, at, field, "bool value is %u, not 0 or 1", (unsigned)kv->v.b);

@@ -15,6 +15,17 @@ const char *gr_gguf_type_name(gr_gguf_type t)
     return (unsigned)t < GR_GGUF_TYPE_COUNT ? kv_type_names[t] : "?";
 }
 
+size_t gr_gguf_type_size(gr_gguf_type t)
+{
+    switch (t) {
+    case GR_GGUF_U8: case GR_GGUF_I8: case GR_GGUF_BOOL: return 1;
+    case GR_GGUF_U16: case GR_GGUF_I16: return 2;
+    case GR_GGUF_U32: case GR_GGUF_I32: case GR_GGUF_F32: return 4;
+    case GR_GGUF_U64: case GR_GGUF_I64: case GR_GGUF_F64: return 8;
+    default: return 0;
+    }
+}
+
 typedef struct type_info { int id; const char *name; int64_t blck; size_t size; } type_info;
 
 static const type_info tensor_types[] = {

@@ -1,16 +1,11 @@
 /* GGUF v3 writer: a builder of key/values (kept in their on-disk encoding)
- * and tensors, written atomically (temp file + fsync + rename). */
+ * and tensors, written atomically (gr_afile). */
 #include "genrec/common.h"
 #include "genrec/gguf.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 typedef struct wkv {
     char *key;
@@ -125,20 +120,9 @@ int gr_gguf_set_str(gr_gguf_builder *b, const char *key, const char *s)
     return gr_gguf_set_strn(b, key, s, strlen(s));
 }
 
-static size_t elem_size(gr_gguf_type t)
-{
-    switch (t) {
-    case GR_GGUF_U8: case GR_GGUF_I8: case GR_GGUF_BOOL: return 1;
-    case GR_GGUF_U16: case GR_GGUF_I16: return 2;
-    case GR_GGUF_U32: case GR_GGUF_I32: case GR_GGUF_F32: return 4;
-    case GR_GGUF_U64: case GR_GGUF_I64: case GR_GGUF_F64: return 8;
-    default: return 0;
-    }
-}
-
 int gr_gguf_set_arr(gr_gguf_builder *b, const char *key, gr_gguf_type elem, const void *data, uint64_t n)
 {
-    size_t es = elem_size(elem);
+    size_t es = gr_gguf_type_size(elem);
     if (!es) return gr_errorf("gguf writer: key '%s': array element type %s is not numeric", key, gr_gguf_type_name(elem));
     if (n > GR_GGUF_MAX_ARRAY) return gr_errorf("gguf writer: key '%s': array of %" PRIu64 " elements is too long", key, n);
     if (elem == GR_GGUF_BOOL)
@@ -186,7 +170,7 @@ int gr_gguf_set_kv(gr_gguf_builder *b, const gr_gguf_kv *kv)
         if (kv->arr_type == GR_GGUF_STRING) return gr_gguf_set_arr_str(b, kv->key, kv->v.strs, kv->str_lens, kv->n);
         return gr_gguf_set_arr(b, kv->key, kv->arr_type, kv->v.arr, kv->n);
     default: {
-        size_t es = elem_size(kv->type);
+        size_t es = gr_gguf_type_size(kv->type);
         if (!es) return gr_errorf("gguf writer: key '%s': bad type %d", kv->key, (int)kv->type);
         return put_scalar(b, kv->key, kv->type, &kv->v, es);
     }
@@ -268,12 +252,12 @@ int gr_gguf_add_tensor_f32(gr_gguf_builder *b, const char *name, gr_ggml_type ty
 
 /* ---- writing ---------------------------------------------------------------------------------- */
 
-typedef struct wfile { FILE *f; const char *path; int err; } wfile;
+typedef struct wfile { FILE *f; const char *path; int err; } wfile; /* err: stop writing after a failure */
 
 static void wr(wfile *w, const void *p, size_t n)
 {
     if (w->err || !n) return;
-    if (fwrite(p, 1, n, w->f) != n) w->err = errno ? errno : EIO;
+    if (fwrite(p, 1, n, w->f) != n) w->err = 1;
 }
 
 static void wr_u32(wfile *w, uint32_t v) { wr(w, &v, 4); }
@@ -310,27 +294,9 @@ int gr_gguf_write(gr_gguf_builder *b, const char *path)
     }
     if (quantized && !has_qv && gr_gguf_set_u32(b, "general.quantization_version", 2)) return GR_ERR;
 
-    size_t pl = strlen(path);
-    char *tmp = malloc(pl + 16);
-    if (!tmp) return gr_errorf("out of memory");
-    memcpy(tmp, path, pl);
-    memcpy(tmp + pl, ".tmp.XXXXXX", 12);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        gr_errorf("%s: cannot create a temporary file: %s", path, strerror(errno));
-        free(tmp);
-        return GR_ERR;
-    }
-    (void)fchmod(fd, 0644);
-    wfile w = {fdopen(fd, "wb"), path, 0};
-    if (!w.f) {
-        gr_errorf("%s: fdopen: %s", path, strerror(errno));
-        close(fd);
-        unlink(tmp);
-        free(tmp);
-        return GR_ERR;
-    }
-    errno = 0;
+    gr_afile a;
+    if (gr_afile_open(&a, path) != GR_OK) return GR_ERR;
+    wfile w = {a.f, path, 0};
     uint64_t pos = 0;
     wr(&w, "GGUF", 4);
     wr_u32(&w, GR_GGUF_VERSION);
@@ -360,23 +326,5 @@ int gr_gguf_write(gr_gguf_builder *b, const char *path)
         pos += b->t[i].nbytes;
         wr_pad(&w, &pos, align);
     }
-    if (!w.err && fflush(w.f)) w.err = errno ? errno : EIO;
-    if (!w.err && fsync(fileno(w.f))) w.err = errno ? errno : EIO;
-    if (fclose(w.f) && !w.err) w.err = errno ? errno : EIO;
-    if (!w.err && rename(tmp, path)) w.err = errno ? errno : EIO;
-    if (w.err) {
-        gr_errorf("%s: writing failed: %s", path, strerror(w.err));
-        unlink(tmp);
-        free(tmp);
-        return GR_ERR;
-    }
-    /* make the rename durable */
-    char *dcopy = gr_strdup(path);
-    if (dcopy) {
-        int dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY);
-        if (dfd >= 0) { (void)fsync(dfd); close(dfd); }
-        free(dcopy);
-    }
-    free(tmp);
-    return GR_OK;
+    return gr_afile_commit(&a); /* a failed write left a.f in error: commit reports it */
 }

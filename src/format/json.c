@@ -12,6 +12,7 @@ typedef struct jchunk { struct jchunk *next; size_t used, cap; _Alignas(16) unsi
 struct gr_json_doc {
     gr_json root;
     jchunk *chunks;
+    size_t chunk_size;  /* size of the next chunk: small for small texts (one JSON-lines record) */
 };
 
 typedef struct parser {
@@ -23,6 +24,8 @@ typedef struct parser {
     size_t sp, scap;
     char *sbuf;         /* string decode buffer */
     size_t scap2;
+    int64_t first_line; /* line number of the text's first line */
+    int lenient;        /* gr_json_opts.lenient_escapes */
 } parser;
 
 static void *jalloc(gr_json_doc *d, size_t n)
@@ -30,7 +33,8 @@ static void *jalloc(gr_json_doc *d, size_t n)
     n = (n + 15) & ~(size_t)15;
     if (!n) n = 16;
     if (!d->chunks || d->chunks->cap - d->chunks->used < n) {
-        size_t cap = n > 65536 ? n : 65536;
+        size_t cap = n > d->chunk_size ? n : d->chunk_size;
+        d->chunk_size = 65536;
         jchunk *c = malloc(sizeof(jchunk) + cap);
         if (!c) { gr_errorf("json: out of memory"); return NULL; }
         c->next = d->chunks;
@@ -46,7 +50,8 @@ static void *jalloc(gr_json_doc *d, size_t n)
 static int fail(parser *p, const char *fmt, ...) GR_PRINTF(2, 3);
 static int fail(parser *p, const char *fmt, ...)
 {
-    size_t line = 1, col = 1;
+    int64_t line = p->first_line;
+    size_t col = 1;
     for (size_t i = 0; i < p->pos && i < p->len; i++) {
         if (p->s[i] == '\n') { line++; col = 1; }
         else if ((p->s[i] & 0xC0) != 0x80) col++;
@@ -56,8 +61,12 @@ static int fail(parser *p, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return gr_errorf("%s:%zu:%zu: %s", p->name, line, col, msg);
+    return gr_errorf("%s:%lld:%zu: %s", p->name, (long long)line, col, msg);
 }
+
+static const char single_quote_msg[] =
+    "single-quoted string: this looks like python-dict text (Python's repr); only strict JSON is accepted "
+    "(convert with json.dumps(ast.literal_eval(...)))";
 
 static void skip_ws(parser *p)
 {
@@ -94,27 +103,6 @@ static int sbuf_put(parser *p, size_t *n, const void *b, size_t k)
     memcpy(p->sbuf + *n, b, k);
     *n += k;
     return GR_OK;
-}
-
-/* Length of the valid UTF-8 sequence at s[0..left), or 0 if invalid. */
-static size_t utf8_valid(const unsigned char *s, size_t left)
-{
-    unsigned c = s[0];
-    size_t n;
-    uint32_t cp;
-    if (c < 0x80) return 1;
-    if (c >= 0xC2 && c <= 0xDF) { n = 2; cp = c & 0x1F; }
-    else if (c >= 0xE0 && c <= 0xEF) { n = 3; cp = c & 0x0F; }
-    else if (c >= 0xF0 && c <= 0xF4) { n = 4; cp = c & 0x07; }
-    else return 0;
-    if (left < n) return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-        return 0;
-    return n;
 }
 
 static int hex4(parser *p, uint32_t *out)
@@ -168,38 +156,51 @@ static int parse_string(parser *p, const char **out, size_t *out_len)
             p->pos += 2;
             uint32_t cp;
             if (hex4(p, &cp)) return GR_ERR;
-            if (cp >= 0xDC00 && cp <= 0xDFFF) { p->pos -= 6; return fail(p, "lone low surrogate \\u%04X", cp); }
-            if (cp >= 0xD800 && cp <= 0xDBFF) {
-                uint32_t lo;
-                if (p->len - p->pos < 6 || p->s[p->pos] != '\\' || p->s[p->pos + 1] != 'u')
-                    return fail(p, "high surrogate \\u%04X not followed by a low surrogate", cp);
-                p->pos += 2;
-                if (hex4(p, &lo)) return GR_ERR;
-                if (lo < 0xDC00 || lo > 0xDFFF) { p->pos -= 6; return fail(p, "\\u%04X is not a low surrogate", lo); }
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            if (cp >= 0xDC00 && cp <= 0xDFFF) {
+                if (!p->lenient) { p->pos -= 6; return fail(p, "lone low surrogate \\u%04X", cp); }
+                cp = 0xFFFD;
+            } else if (cp >= 0xD800 && cp <= 0xDBFF) {
+                uint32_t lo = 0;
+                int paired = p->len - p->pos >= 6 && p->s[p->pos] == '\\' && p->s[p->pos + 1] == 'u';
+                if (!paired && !p->lenient) return fail(p, "high surrogate \\u%04X not followed by a low surrogate", cp);
+                if (paired) {
+                    p->pos += 2;
+                    if (hex4(p, &lo)) return GR_ERR;
+                    if (lo < 0xDC00 || lo > 0xDFFF) {
+                        p->pos -= 6;
+                        if (!p->lenient) return fail(p, "\\u%04X is not a low surrogate", lo);
+                        paired = 0; /* decode the next escape on its own */
+                    }
+                }
+                cp = paired ? 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00) : 0xFFFD;
             }
-            unsigned char u[4];
-            size_t k;
-            if (cp < 0x80) { u[0] = (unsigned char)cp; k = 1; }
-            else if (cp < 0x800) { u[0] = (unsigned char)(0xC0 | (cp >> 6)); u[1] = (unsigned char)(0x80 | (cp & 0x3F)); k = 2; }
-            else if (cp < 0x10000) {
-                u[0] = (unsigned char)(0xE0 | (cp >> 12)); u[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-                u[2] = (unsigned char)(0x80 | (cp & 0x3F)); k = 3;
-            } else {
-                u[0] = (unsigned char)(0xF0 | (cp >> 18)); u[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
-                u[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F)); u[3] = (unsigned char)(0x80 | (cp & 0x3F)); k = 4;
-            }
-            if (sbuf_put(p, &n, u, k)) return GR_ERR;
+            if (cp == 0 && p->lenient) cp = 0xFFFD;
+            char u[4];
+            if (sbuf_put(p, &n, u, gr_utf8_encode(cp, u))) return GR_ERR;
             continue;
         }
         /* run of plain bytes */
-        size_t start = p->pos;
-        while (p->pos < p->len) {
-            c = p->s[p->pos];
-            if (c == '"' || c == '\\' || c < 0x20) break;
-            size_t k = utf8_valid(p->s + p->pos, p->len - p->pos);
-            if (!k) return fail(p, "invalid UTF-8 byte 0x%02x in string", c);
-            p->pos += k;
+        size_t start = p->pos, i = p->pos;
+        const unsigned char *t = p->s;
+        for (;;) {
+            while (i < p->len && t[i] >= 0x20 && t[i] < 0x80 && t[i] != '"' && t[i] != '\\') i++;
+            if (i >= p->len || t[i] < 0x80) break;
+            uint32_t cp;
+            size_t k = gr_utf8_decode(t + i, p->len - i, &cp);
+            if (cp == GR_UTF8_INVALID) { p->pos = i; return fail(p, "invalid UTF-8 byte 0x%02x in string", t[i]); }
+            i += k;
+        }
+        p->pos = i;
+        if (n == 0 && p->pos < p->len && p->s[p->pos] == '"') { /* no escapes: copy straight from the text */
+            n = p->pos - start;
+            p->pos++;
+            char *s = jalloc(p->doc, n + 1);
+            if (!s) return GR_ERR;
+            memcpy(s, p->s + start, n);
+            s[n] = '\0';
+            *out = s;
+            *out_len = n;
+            return GR_OK;
         }
         if (sbuf_put(p, &n, p->s + start, p->pos - start)) return GR_ERR;
     }
@@ -278,6 +279,7 @@ static int parse_container(parser *p, gr_json *v, int depth, int is_obj)
             memset(&child, 0, sizeof child);
             skip_ws(p);
             if (is_obj) {
+                if (p->pos < p->len && p->s[p->pos] == '\'') return fail(p, "%s", single_quote_msg);
                 if (p->pos >= p->len || p->s[p->pos] != '"') return fail(p, "object key (a string) expected");
                 if (parse_string(p, &child.key, &child.key_len)) return GR_ERR;
                 skip_ws(p);
@@ -329,6 +331,7 @@ static int parse_value(parser *p, gr_json *v, int depth)
     case 't': v->type = GR_JSON_BOOL; v->u.boolean = 1; return literal(p, "true");
     case 'f': v->type = GR_JSON_BOOL; v->u.boolean = 0; return literal(p, "false");
     case 'n': v->type = GR_JSON_NULL; return literal(p, "null");
+    case '\'': return fail(p, "%s", single_quote_msg);
     default:
         if (c == '-' || (c >= '0' && c <= '9')) return parse_number(p, v);
         return fail(p, "unexpected character '%c'", c >= 0x20 && c < 0x7f ? c : '?');
@@ -337,11 +340,18 @@ static int parse_value(parser *p, gr_json *v, int depth)
 
 gr_json_doc *gr_json_parse(const char *text, size_t len, const char *name)
 {
+    return gr_json_parse_ex(text, len, name, NULL);
+}
+
+gr_json_doc *gr_json_parse_ex(const char *text, size_t len, const char *name, const gr_json_opts *opts)
+{
     if (!name) name = "<json>";
     if (len > GR_JSON_MAX_INPUT) { gr_errorf("%s: %zu bytes exceeds the JSON input limit", name, len); return NULL; }
     gr_json_doc *d = calloc(1, sizeof *d);
     if (!d) { gr_errorf("json: out of memory"); return NULL; }
-    parser p = {(const unsigned char *)(text ? text : ""), text ? len : 0, 0, name, d, NULL, 0, 0, NULL, 0};
+    d->chunk_size = len < 16384 ? 4 * len + 1024 : 65536; /* the DOM of a short text fits one chunk */
+    parser p = {(const unsigned char *)(text ? text : ""), text ? len : 0, 0, name, d, NULL, 0, 0, NULL, 0,
+                opts && opts->first_line > 0 ? opts->first_line : 1, opts && opts->lenient_escapes};
     if (p.len >= 3 && !memcmp(p.s, "\xEF\xBB\xBF", 3)) p.pos = 3; /* tolerate a UTF-8 BOM */
     int rc = parse_value(&p, &d->root, 0);
     if (rc == GR_OK) {
@@ -356,28 +366,11 @@ gr_json_doc *gr_json_parse(const char *text, size_t len, const char *name)
 
 gr_json_doc *gr_json_load(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) { gr_errorf("%s: cannot open: %s", path, strerror(errno)); return NULL; }
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (n == cap) {
-            if (cap > GR_JSON_MAX_INPUT) { free(buf); fclose(f); gr_errorf("%s: file exceeds the JSON input limit", path); return NULL; }
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) { free(buf); buf = NULL; break; }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (r == 0) break;
-    }
-    int err = ferror(f);
-    fclose(f);
-    if (!buf) { gr_errorf("%s: out of memory", path); return NULL; }
-    if (err) { free(buf); gr_errorf("%s: read error", path); return NULL; }
+    size_t n;
+    char *buf = gr_read_file(path, GR_JSON_MAX_INPUT, &n);
+    if (!buf) return NULL;
     gr_json_doc *d = gr_json_parse(buf, n, path);
-    free(buf);
+    gr_free(buf);
     return d;
 }
 

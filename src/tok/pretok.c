@@ -29,7 +29,7 @@ size_t *gr_pretok_gpt2(const char *text, size_t len, size_t *n_pieces)
         size_t k = gr_utf8_decode(s + i, len - i, &cp);
         c.cp[c.n] = cp;
         c.off[c.n] = i;
-        c.cls[c.n] = (uint8_t)(cp == GR_UC_INVALID ? 0 : gr_uc_class(cp));
+        c.cls[c.n] = (uint8_t)(cp == GR_UTF8_INVALID ? 0 : gr_uc_class(cp));
         c.n++;
         i += k;
     }

@@ -219,7 +219,7 @@ static int make_piece(gr_tokenizer *t, int32_t id)
     for (size_t i = 0; i < n;) {
         uint32_t cp;
         i += gr_utf8_decode((const unsigned char *)s + i, n - i, &cp);
-        int b = cp == GR_UC_INVALID ? -1 : tok_cp_to_byte(cp);
+        int b = cp == GR_UTF8_INVALID ? -1 : tok_cp_to_byte(cp);
         if (b < 0) return GR_OK; /* not in the alphabet (an added token): text as is */
         p[k++] = (char)b;
     }

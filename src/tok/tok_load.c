@@ -12,32 +12,7 @@
 #include <sys/stat.h>
 
 #define MAX_VOCAB (1 << 26)
-
-/* Read a whole file (malloc'd, NUL-terminated). */
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) { gr_errorf("%s: cannot open: %s", path, strerror(errno)); return NULL; }
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (n + 1 >= cap) {
-            char *nb = cap < ((size_t)1 << 31) ? realloc(buf, cap * 2) : NULL;
-            if (!nb) { free(buf); buf = NULL; break; }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t r = fread(buf + n, 1, cap - n - 1, f);
-        n += r;
-        if (!r) break;
-    }
-    int err = ferror(f);
-    fclose(f);
-    if (!buf || err) { free(buf); gr_errorf("%s: cannot read (out of memory or I/O error)", path); return NULL; }
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
+#define MAX_FILE ((size_t)1 << 31) /* largest vocabulary / merges file read */
 
 /* Split a merge rule "a b" at the first space after the first byte. */
 static int split_merge(const char *s, size_t n, size_t *sp)
@@ -186,7 +161,7 @@ gr_tokenizer *gr_tokenizer_load_gpt2(const char *encoder_json, const char *vocab
     gr_json_free(doc);
     if (!t) return NULL;
     size_t len;
-    char *txt = read_file(vocab_bpe, &len);
+    char *txt = gr_read_file(vocab_bpe, MAX_FILE, &len);
     if (!txt) { gr_tokenizer_free(t); return NULL; }
     size_t line = 0;
     for (char *p = txt, *end = txt + len; p < end;) {
@@ -296,7 +271,7 @@ done:
 gr_tokenizer *gr_tokenizer_load_llama2c(const char *path)
 {
     size_t len;
-    char *d = read_file(path, &len);
+    char *d = gr_read_file(path, MAX_FILE, &len);
     if (!d) return NULL;
     gr_tokenizer *t = NULL;
     int32_t maxlen;
@@ -349,30 +324,18 @@ done:
 
 /* ---- auto-detection -------------------------------------------------------------------------------- */
 
-static char *join(const char *dir, const char *name)
-{
-    size_t a = strlen(dir), b = strlen(name);
-    char *p = malloc(a + b + 2);
-    if (!p) { gr_errorf("out of memory"); return NULL; }
-    memcpy(p, dir, a);
-    p[a] = '/';
-    memcpy(p + a + 1, name, b + 1);
-    return p;
-}
-
-static int exists(const char *p) { struct stat st; return p && stat(p, &st) == 0 && S_ISREG(st.st_mode); }
 
 gr_tokenizer *gr_tokenizer_load(const char *path)
 {
     struct stat st;
     if (stat(path, &st)) { gr_errorf("%s: %s", path, strerror(errno)); return NULL; }
     if (S_ISDIR(st.st_mode)) {
-        char *enc = join(path, "encoder.json"), *bpe = join(path, "vocab.bpe"), *hf = join(path, "tokenizer.json");
-        char *bin = join(path, "tokenizer.bin");
+        char *enc = gr_path_join(path, "encoder.json"), *bpe = gr_path_join(path, "vocab.bpe");
+        char *hf = gr_path_join(path, "tokenizer.json"), *bin = gr_path_join(path, "tokenizer.bin");
         gr_tokenizer *t = NULL;
-        if (exists(enc) && exists(bpe)) t = gr_tokenizer_load_gpt2(enc, bpe);
-        else if (exists(hf)) t = gr_tokenizer_load_hf_json(hf);
-        else if (exists(bin)) t = gr_tokenizer_load_llama2c(bin);
+        if (gr_path_is_file(enc) && gr_path_is_file(bpe)) t = gr_tokenizer_load_gpt2(enc, bpe);
+        else if (gr_path_is_file(hf)) t = gr_tokenizer_load_hf_json(hf);
+        else if (gr_path_is_file(bin)) t = gr_tokenizer_load_llama2c(bin);
         else gr_errorf("%s: no encoder.json + vocab.bpe, tokenizer.json or tokenizer.bin in this directory", path);
         free(enc); free(bpe); free(hf); free(bin);
         return t;
