@@ -39,6 +39,8 @@ code); --gather computes logits only at the real positions.
 
 Usage: /usr/bin/python3 bench/sasrec_torch.py SPLIT_DIR [--dim 64] [--epochs 200]
        [--patience 10] [--threads 2] [--time-epochs N] ...
+       /usr/bin/python3 bench/sasrec_torch.py --check DUMP   (DUMP from bench/sasrec_equiv.c:
+       same parameters and batch -> same loss and gradients as genrec)
 """
 import argparse
 import copy
@@ -223,9 +225,80 @@ def evaluate(model, queries, n_items, batch=256):
     return out
 
 
+def check_dump(path):
+    """Compare with a dump of bench/sasrec_equiv.c: load its parameters into
+    the PyTorch model (float64), recompute loss and gradients, exit 1 on a
+    mismatch."""
+    torch.set_default_dtype(torch.float64)
+    d, P, G = {}, {}, {}
+    for line in open(path):
+        a = line.split()
+        if a[0] in ("P", "G"):
+            (P if a[0] == "P" else G)[a[1]] = torch.tensor(np.array(a[2:], dtype=np.float64))
+        else:
+            d[a[0]] = a[1:]
+    C, V, T, L, H = (int(x) for x in d["dims"])
+    m = SASRec(V, C, L, H, T, 0.0)
+    with torch.no_grad():
+        m.item.weight.copy_(torch.tensor(np.array(d["E"], dtype=np.float64)).view(V, C))
+        m.pos.weight.copy_(P["pos_embd"].view(T, C))
+        for l, b in enumerate(m.blocks):
+            g = lambda n: P[f"blk.{l}.{n}"]
+            b.ln1.weight.copy_(g("attn_norm.weight"))
+            b.ln1.bias.copy_(g("attn_norm.bias"))
+            b.qkv.weight.copy_(torch.cat([g("attn_q.weight"), g("attn_k.weight"), g("attn_v.weight")]).view(3 * C, C))
+            b.qkv.bias.copy_(torch.cat([g("attn_q.bias"), g("attn_k.bias"), g("attn_v.bias")]))
+            b.proj.weight.copy_(g("attn_output.weight").view(C, C))
+            b.proj.bias.copy_(g("attn_output.bias"))
+            b.ln2.weight.copy_(g("ffn_norm.weight"))
+            b.ln2.bias.copy_(g("ffn_norm.bias"))
+            b.fc1.weight.copy_(g("ffn_up.weight").view(C, C))
+            b.fc1.bias.copy_(g("ffn_up.bias"))
+            b.fc2.weight.copy_(g("ffn_down.weight").view(C, C))
+            b.fc2.bias.copy_(g("ffn_down.bias"))
+        m.ln_f.weight.copy_(P["output_norm.weight"])
+        m.ln_f.bias.copy_(P["output_norm.bias"])
+    lens = [int(x) for x in d["seqs"]]
+    tok, tgt = [int(x) for x in d["tok"]], [int(x) for x in d["tgt"]]
+    seqs, tgts, o = [], [], 0
+    for n in lens:
+        seqs.append(tok[o:o + n])
+        tgts.append(tgt[o:o + n])
+        o += n
+    seq, valid = make_batch(seqs, T)
+    target, _ = make_batch(tgts, T)
+    h = m.hidden(seq, valid)
+    loss = F.cross_entropy(h[valid] @ m.item.weight.T, target[valid])
+    loss.backward()
+    pairs = [("loss", torch.tensor([float(d["loss"][0])]), loss.detach().view(1)),
+             ("items", torch.tensor(np.array(d["dE"], dtype=np.float64)).view(V, C), m.item.weight.grad),
+             ("pos_embd", G["pos_embd"].view(T, C), m.pos.weight.grad),
+             ("output_norm.weight", G["output_norm.weight"], m.ln_f.weight.grad)]
+    for l, b in enumerate(m.blocks):
+        g = lambda n: G[f"blk.{l}.{n}"]
+        pairs += [(f"blk.{l}.attn_qkv.weight", torch.cat([g("attn_q.weight"), g("attn_k.weight"),
+                                                         g("attn_v.weight")]).view(3 * C, C), b.qkv.weight.grad),
+                  (f"blk.{l}.attn_qkv.bias", torch.cat([g("attn_q.bias"), g("attn_k.bias"), g("attn_v.bias")]),
+                   b.qkv.bias.grad),
+                  (f"blk.{l}.attn_output.weight", g("attn_output.weight").view(C, C), b.proj.weight.grad),
+                  (f"blk.{l}.attn_norm.weight", g("attn_norm.weight"), b.ln1.weight.grad),
+                  (f"blk.{l}.ffn_up.weight", g("ffn_up.weight").view(C, C), b.fc1.weight.grad),
+                  (f"blk.{l}.ffn_down.bias", g("ffn_down.bias"), b.fc2.bias.grad)]
+    worst = 0.0
+    for name, c, t in pairs:
+        err = float((c - t).abs().max() / max(1.0, float(t.abs().max())))
+        worst = max(worst, err)
+        print(f"{name:28s} max rel diff {err:.2e}")
+    ok = worst < 1e-5
+    print(f"genrec vs PyTorch: loss {float(d['loss'][0]):.7f} vs {loss.item():.7f}; "
+          f"{'OK' if ok else 'MISMATCH'} (worst {worst:.2e})")
+    return 0 if ok else 1
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("split")
+    ap.add_argument("split", nargs="?")
+    ap.add_argument("--check", metavar="DUMP", help="compare with a dump of bench/sasrec_equiv.c and exit")
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--heads", type=int, default=1)
@@ -242,6 +315,10 @@ def main():
     ap.add_argument("--time-epochs", type=int, default=0,
                     help="only time this many training epochs (no evaluation)")
     args = ap.parse_args()
+    if args.check:
+        sys.exit(check_dump(args.check))
+    if not args.split:
+        ap.error("SPLIT_DIR is required")
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)

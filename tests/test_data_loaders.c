@@ -130,6 +130,15 @@ static void test_mldat(void)
     CHECK_STR(d->item_genres[i], "Animation|Children's|Musical");
     CHECK_STR(d->item_text[i], "funny, peach");
     gr_dataset_free(d);
+
+    /* a title may itself contain "::" (the first and the last separator count) */
+    put("ml1m_c", "ratings.dat", "1::7::5::1\n");
+    put("ml1m_c", "movies.dat", "7::Part::Two: A::B (1999)::Drama|War\n");
+    d = load("ml1m_c", NULL, 1);
+    REQUIRE(d);
+    CHECK_STR(d->item_title[0], "Part::Two: A::B (1999)");
+    CHECK_STR(d->item_genres[0], "Drama|War");
+    gr_dataset_free(d);
 }
 
 static void test_mlcsv(void)

@@ -6,6 +6,7 @@
 #include <zlib.h>
 
 #include "data/strmap.h"
+#include "data/table.h"
 #include "data/text.h"
 #include "genrec/dataset.h"
 #include "gr_test.h"
@@ -153,6 +154,85 @@ static void test_line_reader(void)
     CHECK_HAS(gr_error_message(), "/nonexistent/x: cannot open");
 }
 
+/* gr_table: delimiter detection, quoting across lines, header copies that
+ * outlive the line buffer, field counts, columns; rows -> builder. */
+static void test_table(void)
+{
+    gr_table t;
+    /* the header's long names must survive reading longer rows (the line buffer grows) */
+    char big[9000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    char *text = malloc(sizeof big + 256);
+    REQUIRE(text);
+    snprintf(text, sizeof big + 256, "User\tITEM\tt\n\nu1\t\"a\nb\"\t%s\nu2\ti\n", big);
+    const char *p = gr_test_write_file("t.tsv", text);
+    free(text);
+    REQUIRE(gr_table_open(&t, p, NULL, 1, 1) == GR_OK);
+    CHECK_STR(t.delim, "\t");
+    static const char *const n_user[] = {"user", NULL}, *const n_item[] = {"item", NULL},
+                             *const n_none[] = {"none", NULL};
+    CHECK_EQ_INT(gr_table_col(&t, n_user, 1), 0); /* case-insensitive */
+    CHECK_EQ_INT(gr_table_col(&t, n_none, 0), -1);
+    CHECK_EQ_INT(gr_table_col(&t, n_none, 1), -1);
+    CHECK_HAS(gr_error_message(), "t.tsv:1: field 'none': column missing");
+    CHECK_EQ_INT(gr_table_next(&t), 1);
+    CHECK_EQ_INT(t.ln, 3);
+    CHECK_STR(t.f[1], "a\nb");
+    CHECK_EQ_INT(strlen(t.f[2]), sizeof big - 1);
+    CHECK_STR(t.head[0], "User");
+    CHECK_EQ_INT(gr_table_col(&t, n_item, 1), 1);
+    CHECK_EQ_INT(gr_table_next(&t), -1); /* 2 fields, the header has 3 */
+    CHECK_HAS(gr_error_message(), "t.tsv:5: expected 3 TAB-separated fields as in the header, found 2");
+    gr_table_close(&t);
+    gr_table_close(&t); /* twice is fine */
+
+    /* no header, a string delimiter, a fixed count */
+    p = gr_test_write_file("t.dat", "1::2::3\n\n4::5::6::7\n");
+    REQUIRE(gr_table_open(&t, p, "::", 0, 0) == GR_OK);
+    gr_table_expect(&t, 3, "(a::b::c)");
+    CHECK_EQ_INT(gr_table_next(&t), 1);
+    CHECK(t.n == 3 && !strcmp(t.f[2], "3"));
+    CHECK_EQ_INT(gr_table_next(&t), -1);
+    CHECK_HAS(gr_error_message(), "t.dat:3: expected 3 '::'-separated fields (a::b::c), found 4");
+    gr_table_close(&t);
+    CHECK_EQ_INT(gr_table_open(&t, gr_test_write_file("e.csv", ""), NULL, 1, 1), GR_ERR);
+    CHECK_HAS(gr_error_message(), "e.csv:1: field 'header': empty file");
+
+    /* rows -> interactions: canonical numeric ids, integer times, file order without times */
+    p = gr_test_write_file("r.csv", "rating,user,item\n4.5,007,10\n3,7,011\n");
+    REQUIRE(gr_table_open(&t, p, NULL, 1, 1) == GR_OK);
+    static const char *const n_time[] = {"time", NULL}, *const n_rating[] = {"rating", NULL};
+    const char *const *const cols[4] = {n_user, n_item, n_time, n_rating};
+    gr_inter_cols c;
+    REQUIRE(gr_table_inter_cols(&t, cols, &c) == GR_OK);
+    CHECK(c.col[0] == 1 && c.col[1] == 2 && c.col[2] == -1 && c.col[3] == 0);
+    CHECK_STR(c.name[1], "item");
+    c.numeric_ids = 1;
+    gr_builder *b = gr_builder_init("r", "csv");
+    REQUIRE(b);
+    CHECK_EQ_INT(gr_table_read_interactions(&t, b, &c), GR_OK);
+    gr_table_close(&t);
+    gr_builder_set_flags(b, 0, 1);
+    gr_dataset *d = gr_builder_finish(b);
+    REQUIRE(d);
+    CHECK_EQ_INT(d->n_users, 1);
+    CHECK_STR(d->user_key[0], "7");
+    CHECK_STR(d->item_key[1], "11");
+    CHECK(d->inter_time[0] == 0 && d->inter_time[1] == 1);
+    CHECK_NEAR(d->inter_rating[0], 4.5, 0);
+    gr_dataset_free(d);
+    /* no rows at all */
+    p = gr_test_write_file("r0.csv", "user,item\n\n");
+    REQUIRE(gr_table_open(&t, p, NULL, 1, 1) == GR_OK);
+    REQUIRE(gr_table_inter_cols(&t, cols, &c) == GR_OK);
+    b = gr_builder_init("r0", "csv");
+    CHECK_EQ_INT(gr_table_read_interactions(&t, b, &c), GR_ERR);
+    CHECK_HAS(gr_error_message(), "r0.csv:3: field 'user': no interaction records found");
+    gr_builder_free(b);
+    gr_table_close(&t);
+}
+
 static void test_strmap(void)
 {
     gr_strmap m;
@@ -223,6 +303,7 @@ int main(void)
     GR_RUN(test_fields);
     GR_RUN(test_numbers);
     GR_RUN(test_line_reader);
+    GR_RUN(test_table);
     GR_RUN(test_strmap);
     GR_RUN(test_builder);
     return gr_test_finish();

@@ -5,6 +5,7 @@
 #include "genrec/common.h"
 #include "genrec/gemm.h"
 #include "genrec/rng.h"
+#include "engine/gemm_kernels.h" /* internal: triangular GEMM */
 
 #include <math.h>
 #include <stdlib.h>
@@ -151,6 +152,47 @@ static void test_bias(void)
             }
 }
 
+/* Internal triangular GEMM used by attention: C_LOWER entries j <= i + off
+ * must match; A_LOWER / A_UPPER with the zero structure put in A must match
+ * everywhere. */
+static void test_triangular(void)
+{
+    gr_rng r;
+    gr_rng_seed(&r, 5);
+    const int cases[][4] = {{37, 41, 19, 0}, {64, 130, 64, 66}, {200, 200, 64, 0}, {13, 300, 270, -5}};
+    for (int ci = 0; ci < 4; ci++)
+        for (int tri = GR_TRI_C_LOWER; tri <= GR_TRI_A_UPPER; tri++)
+            for (int ta = 0; ta < 2; ta++) {
+                int M = cases[ci][0], N = cases[ci][1], K = cases[ci][2], off = cases[ci][3];
+                if (tri == GR_TRI_A_UPPER) off = -off;
+                int lda = ta ? M : K;
+                float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * N);
+                float *C = malloc(sizeof(float) * M * N), *C0 = malloc(sizeof(float) * M * N);
+                fill(A, (size_t)M * K, &r); fill(B, (size_t)K * N, &r); fill(C0, (size_t)M * N, &r);
+                memcpy(C, C0, sizeof(float) * M * N);
+                for (int i = 0; i < M; i++) /* zero structure of op(A) */
+                    for (int k = 0; k < K; k++) {
+                        int zero = (tri == GR_TRI_A_LOWER && k > i + off) || (tri == GR_TRI_A_UPPER && k < i + off);
+                        if (zero) A[ta ? (size_t)k * lda + i : (size_t)i * lda + k] = 0.0f;
+                    }
+                float beta = ci % 2 ? 1.0f : 0.0f;
+                gr_gemm_tri_serial(tri, off, ta, 0, M, N, K, 0.5f, A, lda, B, N, beta, C, N);
+                double maxd = 0;
+                for (int i = 0; i < M; i++)
+                    for (int j = 0; j < N; j++) {
+                        if (tri == GR_TRI_C_LOWER && j > i + off) continue;
+                        double sum = 0;
+                        for (int k = 0; k < K; k++)
+                            sum += (double)A[ta ? (size_t)k * lda + i : (size_t)i * lda + k] * B[(size_t)k * N + j];
+                        double ref = 0.5 * sum + beta * C0[i * N + j];
+                        maxd = fmax(maxd, fabs(ref - C[i * N + j]));
+                    }
+                if (!(maxd < 1e-4))
+                    gr_test_fail(__FILE__, __LINE__, "tri %d ta=%d %dx%dx%d off %d: max diff %g", tri, ta, M, N, K, off, maxd);
+                free(A); free(B); free(C); free(C0);
+            }
+}
+
 static void test_degenerate(void)
 {
     float C[4] = {1, 2, 3, 4}, A[1] = {0}, B[1] = {0};
@@ -170,6 +212,7 @@ int main(void)
     GR_RUN(test_threaded_split);
     GR_RUN(test_deterministic);
     GR_RUN(test_bias);
+    GR_RUN(test_triangular);
     GR_RUN(test_degenerate);
     return gr_test_finish();
 }

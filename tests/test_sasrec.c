@@ -106,11 +106,33 @@ static void test_learns_planted_pattern(void)
     double h = hr1(m, P.test, NU);
     printf("  planted pattern: test HR@1 = %.3f\n", h);
     CHECK(h >= 0.95);
+    /* packing: scoring all queries at once (several packed batches, since
+     * the model's batch is 32) equals scoring each query alone */
+    float *all = malloc(sizeof(float) * NU * NI), one[NI];
+    REQUIRE(m->ops->score(m, P.test, NU, all) == GR_OK);
+    double worst = 0;
+    for (int i = 0; i < NU; i += 7) {
+        REQUIRE(m->ops->score(m, &P.test[i], 1, one) == GR_OK);
+        for (int v = 0; v < NI; v++) worst = fmax(worst, fabs(one[v] - all[(size_t)i * NI + v]));
+    }
+    CHECK(worst < 1e-4);
+    free(all);
     /* an empty history scores all zeros */
     gr_query empty = {0, 3, 0, NULL, 0, NULL, 0};
     float row[NI];
     REQUIRE(m->ops->score(m, &empty, 1, row) == GR_OK);
     for (int v = 0; v < NI; v++) CHECK(row[v] == 0.0f);
+    /* ... also in the middle of a batch, without shifting the other rows */
+    gr_query mixed[3] = {P.test[5], empty, P.test[6]};
+    float three[3 * NI], a[NI], b[NI];
+    REQUIRE(m->ops->score(m, mixed, 3, three) == GR_OK);
+    REQUIRE(m->ops->score(m, &P.test[5], 1, a) == GR_OK);
+    REQUIRE(m->ops->score(m, &P.test[6], 1, b) == GR_OK);
+    for (int v = 0; v < NI; v++) {
+        CHECK_NEAR(three[v], a[v], 1e-4);
+        CHECK(three[NI + v] == 0.0f);
+        CHECK_NEAR(three[2 * NI + v], b[v], 1e-4);
+    }
     gr_model_free(m);
     /* the same model untrained (0 epochs) does not find the pattern */
     const char *kv0[] = {"sasrec.dim=32", "sasrec.max_len=24", "sasrec.epochs=0"};

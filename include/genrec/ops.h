@@ -15,7 +15,9 @@
  * called from inside a parallel region). Results are deterministic for a
  * given thread count; ops that reduce over tokens (weight/bias gradients,
  * positions) sum in a fixed order that does not depend on the thread count.
- * None of them allocates memory or can fail.
+ * None of them can fail: the few that use a small temporary (partial sums of
+ * norm and bias gradients, O(16*C) floats) fall back to a slower
+ * allocation-free path with identical results if malloc fails.
  */
 #ifndef GENREC_OPS_H
 #define GENREC_OPS_H

@@ -29,7 +29,7 @@
  * grows on demand; `chunk` (rows per chunk, 0 = automatic) may be set by the
  * caller before the first call. */
 typedef struct gr_xent_ws {
-    int chunk;        /* rows per chunk; 0 = choose from V (about 2 MB of logits) */
+    int chunk;        /* rows per chunk; 0 = choose from V (about 8 MB of logits, 32..512 rows) */
     int shared;       /* 1: never give threads private dW copies (see gr_xent_full) */
     float *buf;       /* scratch floats */
     int64_t cap;      /* floats in buf */

@@ -24,18 +24,9 @@ int cmd_tokenize(int argc, char **argv)
     if (!model) { fprintf(stderr, "genrec tokenize: --model FILE is required (see genrec tokenize --help)\n"); return 2; }
     gr_tokenizer *t = gr_tokenizer_load(model);
     if (!t) { fprintf(stderr, "genrec tokenize: %s\n", gr_error_message()); return 1; }
-    size_t cap = 1 << 16, n = 0;
-    char *text = malloc(cap);
-    for (size_t r; text && (r = fread(text + n, 1, cap - n, stdin)) > 0;) {
-        n += r;
-        if (n == cap) {
-            char *nt = realloc(text, cap * 2);
-            if (!nt) { free(text); text = NULL; break; }
-            text = nt;
-            cap *= 2;
-        }
-    }
-    if (!text) { fprintf(stderr, "genrec tokenize: out of memory reading stdin\n"); gr_tokenizer_free(t); return 1; }
+    size_t n;
+    char *text = gr_read_file("/dev/stdin", 0, &n);
+    if (!text) { fprintf(stderr, "genrec tokenize: %s\n", gr_error_message()); gr_tokenizer_free(t); return 1; }
     int64_t n_ids;
     int32_t *ids = gr_tokenizer_encode(t, text, n, !no_bos && gr_tokenizer_wants_bos(t), &n_ids);
     free(text);

@@ -50,7 +50,9 @@ int gr_table_open(gr_table *t, const char *path, const char *delim, int quote, i
     if (!header) return GR_OK;
     char *line;
     size_t len;
-    int rc = next_line(t, &line, &len);
+    /* an unknown delimiter is detected from the first physical line */
+    int rc = delim ? next_line(t, &line, &len) : gr_lines_next(t->r, &line, &len);
+    t->ln = 1;
     if (rc == 0) gr_errorf("%s:1: field 'header': empty file (a header line is required)", path);
     if (rc <= 0) goto fail;
     if (!delim) strcpy(t->delim, memchr(line, '\t', len) ? "\t" : ",");

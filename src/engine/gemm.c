@@ -202,3 +202,15 @@ void gr_gemm_bias(int transA, int transB, int M, int N, int K, const float *A, i
 {
     gemm_run(GR_GEMM_AUTO, 0, transA, transB, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc, bias);
 }
+
+void gr_gemm_tri_serial(int tri, int off, int transA, int transB, int M, int N, int K,
+                        float alpha, const float *A, int lda, const float *B, int ldb,
+                        float beta, float *C, int ldc)
+{
+    if (M <= 0 || N <= 0) return;
+    if (K > 0 && gr_gemm_avx2_supported() &&
+        gr_gemm_avx2_tri(tri, off, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C,
+                         ldc, NULL) == 0)
+        return;
+    gr_gemm_serial(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}

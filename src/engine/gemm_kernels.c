@@ -220,13 +220,14 @@ static void micro_kernel(int kc, const float *restrict a, size_t rs, size_t cs,
     }
 }
 
-int gr_gemm_avx2(int transA, int transB, int M, int N, int K, float alpha,
-                 const float *A, int lda, const float *B, int ldb,
-                 float beta, float *C, int ldc, const float *bias)
+int gr_gemm_avx2_tri(int tri, int off, int transA, int transB, int M, int N, int K,
+                     float alpha, const float *A, int lda, const float *B, int ldb,
+                     float beta, float *C, int ldc, const float *bias)
 {
     pack_bufs *pb = get_buffers();
     if (!pb) return -1;
     float *bp = pb->b;
+    size_t rs = transA ? 1 : (size_t)lda, cs = transA ? (size_t)lda : 1;
     for (int jc = 0; jc < N; jc += NC) {
         int nc = N - jc < NC ? N - jc : NC;
         for (int pc = 0; pc < K; pc += KC) {
@@ -239,9 +240,19 @@ int gr_gemm_avx2(int transA, int transB, int M, int N, int K, float alpha,
                     int nr = nc - jr < NR ? nc - jr : NR;
                     for (int ir = 0; ir < mc; ir += MR) {
                         int mr = mc - ir < MR ? mc - ir : MR, i0 = ic + ir;
-                        const float *a = transA ? A + (size_t)pc * lda + i0 : A + (size_t)i0 * lda + pc;
-                        size_t rs = transA ? 1 : (size_t)lda, cs = transA ? (size_t)lda : 1;
-                        micro_kernel(kc, a, rs, cs, bp + (size_t)jr * kc,
+                        /* triangular structure: skip or shorten work */
+                        int k0 = 0, k1 = kc;
+                        if (tri == GR_TRI_C_LOWER && jc + jr > i0 + mr - 1 + off) continue;
+                        if (tri == GR_TRI_A_LOWER) {
+                            int kend = i0 + mr + off - pc; /* rows use k < i + off + 1 */
+                            k1 = kend < 0 ? 0 : kend < kc ? kend : kc;
+                        } else if (tri == GR_TRI_A_UPPER) {
+                            int kbeg = i0 + off - pc;      /* rows use k >= i + off */
+                            k0 = kbeg < 0 ? 0 : kbeg < kc ? kbeg : kc;
+                        }
+                        const float *a = transA ? A + (size_t)(pc + k0) * lda + i0
+                                                : A + (size_t)i0 * lda + pc + k0;
+                        micro_kernel(k1 - k0, a, rs, cs, bp + (size_t)jr * kc + (size_t)k0 * NR,
                                      C + (size_t)i0 * ldc + jc + jr, ldc, mr, nr, alpha, beta_eff,
                                      bias && pc == 0 ? bias + jc + jr : NULL);
                     }
@@ -250,4 +261,12 @@ int gr_gemm_avx2(int transA, int transB, int M, int N, int K, float alpha,
         }
     }
     return 0;
+}
+
+int gr_gemm_avx2(int transA, int transB, int M, int N, int K, float alpha,
+                 const float *A, int lda, const float *B, int ldb,
+                 float beta, float *C, int ldc, const float *bias)
+{
+    return gr_gemm_avx2_tri(GR_TRI_NONE, 0, transA, transB, M, N, K, alpha, A, lda, B, ldb,
+                            beta, C, ldc, bias);
 }

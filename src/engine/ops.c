@@ -1,8 +1,7 @@
 /* Linear layers, learned positions, residual adds and dropout (ops.h).
  *
- * Reductions over tokens (bias and position gradients) are split by column
- * blocks, each summed over rows in order, so they do not depend on the thread
- * count.
+ * Reductions over tokens (bias and position gradients) sum in a fixed order
+ * that does not depend on the thread count (see column_sums).
  */
 #include "genrec/ops.h"
 #include "genrec/common.h"
@@ -12,6 +11,7 @@
 #include <immintrin.h>
 #include <math.h>
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Below this many elementary operations an op runs on the calling thread. */
@@ -35,13 +35,43 @@ void gr_linear_forward(float *out, const float *inp, const float *weight,
     gr_gemm_bias(0, 1, N, OC, C, inp, C, weight, C, bias, out, OC);
 }
 
-/* dbias (OC) += column sums of dout (N, OC), fixed order per column: float
- * partial sums over ROW_BLOCK rows, added up in double. */
+/* dbias (OC) += column sums of dout (N, OC). Rows are cut into SUM_PARTS
+ * fixed parts; each part sums its rows in order into a partial vector
+ * (contiguous, vectorised), and the partials are added in part order in
+ * double: deterministic, independent of the thread count. Without the small
+ * partial buffer (OOM), column blocks give the same sums the slow way. */
+#define SUM_PARTS 16
 #define ROW_BLOCK 64
 static void column_sums(float *dbias, const float *dout, int N, int OC)
 {
-    int nblk = (OC + COL_BLOCK - 1) / COL_BLOCK;
     int nt = gr_ops_threads((double)N * OC);
+    float *part = malloc(sizeof(float) * SUM_PARTS * (size_t)OC);
+    if (part) {
+        int rows_per = (N + SUM_PARTS - 1) / SUM_PARTS;
+#pragma omp parallel num_threads(nt)
+        {
+#pragma omp for schedule(dynamic, 1)
+            for (int p = 0; p < SUM_PARTS; p++) {
+                float *acc = part + (size_t)p * OC;
+                for (int c = 0; c < OC; c++) acc[c] = 0.0f;
+                int i1 = (p + 1) * rows_per < N ? (p + 1) * rows_per : N;
+                for (int i = p * rows_per; i < i1; i++) {
+                    const float *row = dout + (size_t)i * OC;
+#pragma omp simd
+                    for (int c = 0; c < OC; c++) acc[c] += row[c];
+                }
+            }
+#pragma omp for schedule(static)
+            for (int c = 0; c < OC; c++) {
+                double a = 0;
+                for (int p = 0; p < SUM_PARTS; p++) a += part[(size_t)p * OC + c];
+                dbias[c] += (float)a;
+            }
+        }
+        free(part);
+        return;
+    }
+    int nblk = (OC + COL_BLOCK - 1) / COL_BLOCK;
     if (nt > nblk) nt = nblk;
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
     for (int b = 0; b < nblk; b++) {
@@ -49,19 +79,12 @@ static void column_sums(float *dbias, const float *dout, int N, int OC)
         double acc[COL_BLOCK] = {0};
         for (int i0 = 0; i0 < N; i0 += ROW_BLOCK) {
             int i1 = i0 + ROW_BLOCK < N ? i0 + ROW_BLOCK : N;
-            float part[COL_BLOCK] = {0};
-            if (w == COL_BLOCK) {
-                for (int i = i0; i < i1; i++) {
-                    const float *row = dout + (size_t)i * OC + c0;
-                    for (int c = 0; c < COL_BLOCK; c++) part[c] += row[c];
-                }
-            } else {
-                for (int i = i0; i < i1; i++) {
-                    const float *row = dout + (size_t)i * OC + c0;
-                    for (int c = 0; c < w; c++) part[c] += row[c];
-                }
+            float pacc[COL_BLOCK] = {0};
+            for (int i = i0; i < i1; i++) {
+                const float *row = dout + (size_t)i * OC + c0;
+                for (int c = 0; c < w; c++) pacc[c] += row[c];
             }
-            for (int c = 0; c < w; c++) acc[c] += part[c];
+            for (int c = 0; c < w; c++) acc[c] += pacc[c];
         }
         for (int c = 0; c < w; c++) dbias[c0 + c] += (float)acc[c];
     }
@@ -188,8 +211,12 @@ static void dropout_range_avx2(float *out, uint8_t *mask, const float *inp, int6
         __m256i drop = _mm256_cmpgt_epi32(vth, _mm256_xor_si256(u, flip));
         __m256 keepf = _mm256_andnot_ps(_mm256_castsi256_ps(drop), vs);
         _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_loadu_ps(inp + i), keepf));
-        unsigned bits = ~(unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(drop)) & 0xffu;
-        for (int j = 0; j < 8; j++) mask[i + j] = (uint8_t)((bits >> j) & 1u);
+        uint32_t bits = ~(uint32_t)_mm256_movemask_ps(_mm256_castsi256_ps(drop)) & 0xffu;
+        /* bit j -> byte j (0/1): spread each nibble with one multiply */
+        uint64_t lo = ((bits & 15u) * 0x00204081u) & 0x01010101u;
+        uint64_t hi = ((bits >> 4) * 0x00204081u) & 0x01010101u;
+        uint64_t bytes = lo | (hi << 32);
+        memcpy(mask + i, &bytes, 8);
     }
     dropout_range(out, mask, inp, i, i1, s_lo, s_hi, thresh, scale);
 }

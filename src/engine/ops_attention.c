@@ -1,9 +1,12 @@
 /* Rotary positions and causal multi-head / grouped-query self-attention on
  * packed variable-length sequences (ops.h).
  *
- * Attention works per (sequence, head) with small GEMMs over blocks of
- * ATT_BQ query rows: rows [r0, r1) only need keys [0, r1), so the causal
- * upper triangle is mostly skipped. Work units are (sequence, head) in
+ * Attention works per (sequence, head) with GEMMs over blocks of ATT_BQ
+ * query rows (usually the whole sequence): rows [r0, r1) only need keys
+ * [0, r1), and the triangular GEMM variants skip the 6x16 tiles above the
+ * causal diagonal (scores) and the zero upper triangle of the probabilities
+ * (products with P and dS), so causal attention costs about half of a full
+ * T x T one. Work units are (sequence, head) in
  * forward and (sequence, kv head) in backward (so dK/dV of a kv head shared
  * by several query heads are written by one thread); units are handed out
  * dynamically, and each unit's arithmetic does not depend on which thread
@@ -12,13 +15,14 @@
 #include "genrec/ops.h"
 #include "genrec/common.h"
 #include "genrec/gemm.h"
+#include "gemm_kernels.h"
 #include "vmath.h"
 
 #include <math.h>
 #include <omp.h>
 #include <string.h>
 
-#define ATT_BQ 64 /* query rows per block */
+#define ATT_BQ 256 /* query rows per block (bounds the per-thread scratch) */
 
 /* ---- RoPE ------------------------------------------------------------------ */
 
@@ -113,8 +117,9 @@ void gr_attention_forward(float *out, float *att, float *scratch, const float *q
             int rb = T - r0 < ATT_BQ ? T - r0 : ATT_BQ, r1 = r0 + rb;
             float *S = P ? P + (size_t)r0 * T : scr;
             int ldS = P ? T : r1;
-            /* S (rb, r1) = scale * Q[r0:r1] K[0:r1]^T */
-            gr_gemm_serial(0, 1, rb, r1, HS, scale, q + (size_t)r0 * ld, ld, k, ld, 0.0f, S, ldS);
+            /* S (rb, r1) = scale * Q[r0:r1] K[0:r1]^T, causal part only */
+            gr_gemm_tri_serial(GR_TRI_C_LOWER, r0, 0, 1, rb, r1, HS, scale, q + (size_t)r0 * ld, ld,
+                               k, ld, 0.0f, S, ldS);
             for (int ii = 0; ii < rb; ii++) {
                 int i = r0 + ii;
                 float *row = S + (size_t)ii * ldS;
@@ -126,9 +131,9 @@ void gr_attention_forward(float *out, float *att, float *scratch, const float *q
                 int jend = P ? T : r1;
                 for (int j = i + 1; j < jend; j++) row[j] = 0.0f;
             }
-            /* Y[r0:r1] (rb, HS) = P[r0:r1, 0:r1] V[0:r1] */
-            gr_gemm_serial(0, 0, rb, HS, r1, 1.0f, S, ldS, v, ld, 0.0f,
-                           out + (size_t)(off + r0) * C + (size_t)h * HS, C);
+            /* Y[r0:r1] (rb, HS) = P[r0:r1, 0:r1] V[0:r1] (P lower-triangular) */
+            gr_gemm_tri_serial(GR_TRI_A_LOWER, r0, 0, 0, rb, HS, r1, 1.0f, S, ldS, v, ld, 0.0f,
+                               out + (size_t)(off + r0) * C + (size_t)h * HS, C);
         }
     }
 }
@@ -161,10 +166,13 @@ void gr_attention_backward(float *dqkv, float *scratch, const float *dout, const
             for (int r0 = 0; r0 < T; r0 += ATT_BQ) {
                 int rb = T - r0 < ATT_BQ ? T - r0 : ATT_BQ, r1 = r0 + rb;
                 const float *Pb = P + (size_t)r0 * T;
-                /* dP (rb, r1) = dY[r0:r1] V[0:r1]^T */
-                gr_gemm_serial(0, 1, rb, r1, HS, 1.0f, dy + (size_t)r0 * C, C, v, ld, 0.0f, dS, r1);
-                /* dV[0:r1] += P[r0:r1, 0:r1]^T dY[r0:r1] */
-                gr_gemm_serial(1, 0, r1, HS, rb, 1.0f, Pb, T, dy + (size_t)r0 * C, C, 1.0f, dv, ld);
+                /* dP (rb, r1) = dY[r0:r1] V[0:r1]^T, causal part only */
+                gr_gemm_tri_serial(GR_TRI_C_LOWER, r0, 0, 1, rb, r1, HS, 1.0f, dy + (size_t)r0 * C, C,
+                                   v, ld, 0.0f, dS, r1);
+                /* dV[0:r1] += P[r0:r1, 0:r1]^T dY[r0:r1]; row j of P^T is zero
+                 * before query j - r0 */
+                gr_gemm_tri_serial(GR_TRI_A_UPPER, -r0, 1, 0, r1, HS, rb, 1.0f, Pb, T,
+                                   dy + (size_t)r0 * C, C, 1.0f, dv, ld);
                 /* dS = P * (dP - sum_j P dP) * scale, zero above the diagonal */
                 for (int ii = 0; ii < rb; ii++) {
                     int i = r0 + ii;
@@ -176,8 +184,10 @@ void gr_attention_backward(float *dqkv, float *scratch, const float *dout, const
                     for (int j = i + 1; j < r1; j++) d[j] = 0.0f;
                 }
                 /* dQ[r0:r1] += dS K[0:r1];  dK[0:r1] += dS^T Q[r0:r1] */
-                gr_gemm_serial(0, 0, rb, HS, r1, 1.0f, dS, r1, k, ld, 1.0f, dq + (size_t)r0 * ld, ld);
-                gr_gemm_serial(1, 0, r1, HS, rb, 1.0f, dS, r1, q + (size_t)r0 * ld, ld, 1.0f, dk, ld);
+                gr_gemm_tri_serial(GR_TRI_A_LOWER, r0, 0, 0, rb, HS, r1, 1.0f, dS, r1, k, ld, 1.0f,
+                                   dq + (size_t)r0 * ld, ld);
+                gr_gemm_tri_serial(GR_TRI_A_UPPER, -r0, 1, 0, r1, HS, rb, 1.0f, dS, r1,
+                                   q + (size_t)r0 * ld, ld, 1.0f, dk, ld);
             }
         }
     }
