@@ -92,8 +92,10 @@ static void test_threaded_split(void)
     gr_rng r;
     gr_rng_seed(&r, 2);
     for (int t = 0; t < 4; t++) {
-        CHECK(check_case(GR_GEMM_AUTO, 2, t & 1, t >> 1, 301, 70, 65, 1.0f, 0.0f, 0, &r) < 2e-6);
-        CHECK(check_case(GR_GEMM_AUTO, 3, t & 1, t >> 1, 40, 333, 129, 1.5f, -1.0f, 1, &r) < 2e-6);
+        /* >= 1M multiply-adds per thread, so these really run split: rows
+         * (601 x 70) and columns (100 x 700) */
+        CHECK(check_case(GR_GEMM_AUTO, 2, t & 1, t >> 1, 601, 70, 129, 1.0f, 0.0f, 0, &r) < 2e-6);
+        CHECK(check_case(GR_GEMM_AUTO, 3, t & 1, t >> 1, 100, 700, 129, 1.5f, -1.0f, 1, &r) < 2e-6);
     }
 }
 
@@ -122,7 +124,7 @@ static void test_bias(void)
 {
     gr_rng r;
     gr_rng_seed(&r, 4);
-    const int shapes[][3] = {{7, 17, 9}, {301, 70, 65}, {40, 333, 129}, {6, 16, 300}, {13, 5, 0}};
+    const int shapes[][3] = {{7, 17, 9}, {601, 70, 129}, {100, 700, 129}, {6, 16, 300}, {13, 5, 0}};
     gr_gemm_backend bes[] = {GR_GEMM_AUTO, GR_GEMM_AVX2, GR_GEMM_BLAS, GR_GEMM_NAIVE, GR_GEMM_BLAS_THREADED};
     for (int b = 0; b < 5; b++)
         for (int si = 0; si < 5; si++)

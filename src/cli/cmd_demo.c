@@ -84,7 +84,7 @@ int cmd_demo(int argc, char **argv)
         {"users", CLI_INT, "N", "users in the world (default 1000)", &users},
         {"items", CLI_INT, "N", "items in the world (default 1500)", &items},
         {"models", CLI_STR, "LIST", "models to compare (default pop,bprmf,bm25,sasrec)", &models_arg},
-        {"param", CLI_LIST, "KEY=VALUE", "model hyperparameter, repeatable (see genrec eval --help)", &params},
+        {"param", CLI_LIST, "KEY=VALUE", "model hyperparameter, repeatable (see genrec eval --help); the demo caps sasrec.epochs=30, bprmf.epochs=40", &params},
         {"threads", CLI_INT, "N", "compute threads (default: physical cores)", &threads},
         {"quiet", CLI_FLAG, NULL, "no training progress", &quiet},
         {NULL, 0, NULL, NULL, NULL},
@@ -115,7 +115,12 @@ int cmd_demo(int argc, char **argv)
     gr_split_opts spo = gr_split_opts_default(GR_PROTOCOL_LOO);
     if (!(s = gr_split_build(d, &spo))) goto fail;
     gr_eval_opts eo = gr_eval_opts_default();
-    gr_params p = {params.v, params.n};
+    /* The demo caps training so the whole story runs in about a minute on 2
+     * cores; user --param values come later in the list and win. */
+    const char *kv[80] = {"sasrec.epochs=30", "sasrec.patience=5", "bprmf.epochs=40"};
+    int n_kv = 3;
+    for (int i = 0; i < params.n; i++) kv[n_kv++] = params.v[i];
+    gr_params p = {kv, n_kv};
     gr_eval_result res[8];
     double truth[8];
     int n_res = 0;

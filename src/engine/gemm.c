@@ -15,8 +15,9 @@
 #include <omp.h>
 #include <pthread.h>
 
-/* Below this many multiply-adds a parallel region costs more than it saves. */
-#define GEMM_PAR_MIN_WORK (1 << 17)
+/* Multiply-adds per thread below which another thread is not worth its
+ * wake-up and barrier (~40 us of work: overhead stays under ~10%). */
+#define GEMM_PAR_MIN_WORK (1 << 20)
 /* Chunks beyond one per thread only when the operand all chunks share has
  * at most this many floats (it is re-packed or re-read per chunk). */
 #define GEMM_SHARED_MAX (1 << 18)
@@ -130,7 +131,10 @@ static void gemm_run(gr_gemm_backend be, int n_threads, int transA, int transB,
     int nt = n_threads > 0 ? n_threads : gr_threads_get();
     if (omp_in_parallel()) nt = 1;
     double work = (double)M * N * (K > 0 ? K : 1);
-    if (nt > 1 && work < (double)GEMM_PAR_MIN_WORK * nt) nt = (int)(work / GEMM_PAR_MIN_WORK) + 1;
+    if (nt > 1 && work < (double)GEMM_PAR_MIN_WORK * nt) {
+        nt = (int)(work / GEMM_PAR_MIN_WORK);
+        if (nt < 1) nt = 1;
+    }
     /* split the side whose 6-row / 16-column tiles divide most evenly among
      * the threads (ties: the larger side); blocks are whole tiles */
     int tm = (M + 5) / 6, tn = (N + 15) / 16;
@@ -149,7 +153,7 @@ static void gemm_run(gr_gemm_backend be, int n_threads, int transA, int transB,
     double shared = split_m ? (double)N * K : (double)M * K;
     if (shared <= GEMM_SHARED_MAX) {
         nchunk = 4 * nt;
-        while (nchunk > nt && work / nchunk < 4.0 * GEMM_PAR_MIN_WORK) nchunk--;
+        while (nchunk > nt && work / nchunk < GEMM_PAR_MIN_WORK) nchunk--;
         if (nchunk > tiles) nchunk = tiles;
     }
     int chunk = ((tiles + nchunk - 1) / nchunk) * gran;
