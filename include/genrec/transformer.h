@@ -21,7 +21,8 @@
  * with a table of named views (gr_tfm_param_view). Slab order, per layer:
  * attn_norm, attn_q|attn_k|attn_v weights (adjacent: one fused QKV GEMM),
  * their biases, attn_output, ffn_norm, ffn_up|ffn_gate weights (adjacent),
- * their biases, ffn_down; "pos_embd" first and "output_norm" last.
+ * their biases, ffn_down; "token_embd" (when vocab > 0) and "pos_embd"
+ * first, "output_norm" and "output" (vocab > 0, untied) last.
  *
  * Threads: see genrec/gemm.h and genrec/ops.h (OpenMP only, gr_threads_get()
  * threads, deterministic for a given seed and thread count). A gr_tfm is not
@@ -60,6 +61,12 @@ typedef struct gr_tfm_config {
     float rope_theta;
     float dropout;     /* on the input (x + positions) and on each residual branch
                           (attention and FFN outputs), training only; [0, 1) */
+    int vocab;         /* > 0: the slab also holds "token_embd.weight" (vocab, C)
+                          first and, unless tied, "output.weight" (vocab, C)
+                          last, so a language model's parameters, gradients and
+                          optimizer state are each one slab. The engine never
+                          reads them (the caller embeds and classifies). */
+    int tied;          /* with vocab > 0: the head is token_embd (no output.weight) */
 } gr_tfm_config;
 
 typedef struct gr_tfm gr_tfm;
@@ -92,6 +99,11 @@ int gr_tfm_param_views(const gr_tfm *m, const gr_tfm_param_view **views);
  * message if no such name. Owned by m. */
 float *gr_tfm_param(gr_tfm *m, const char *name);
 float *gr_tfm_grad(gr_tfm *m, const char *name);
+/* With vocab > 0: the token embedding (vocab, C) and the output head
+ * (vocab, C; the same pointer when tied) in the parameter slab (grad = 0) or
+ * the gradient slab (grad = 1). NULL when vocab == 0. Owned by m. */
+float *gr_tfm_embd(gr_tfm *m, int grad);
+float *gr_tfm_head(gr_tfm *m, int grad);
 /* Fill mask[0..n_params) with 1 for matrices (linear weights, pos_embd) and
  * 0 for norm weights and biases: the usual AdamW weight-decay split. */
 void gr_tfm_decay_mask(const gr_tfm *m, uint8_t *mask);

@@ -12,6 +12,7 @@
  * layer, updating the residual stream in place.
  */
 #include "genrec/transformer.h"
+#include "tfm_internal.h"
 #include "genrec/gemm.h"
 #include "genrec/ops.h"
 #include "vmath.h"
@@ -19,46 +20,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-typedef struct tfm_layer {      /* pointers into the param (or grad) slab */
-    float *attn_norm_w, *attn_norm_b, *wqkv, *bqkv, *wo, *bo;
-    float *ffn_norm_w, *ffn_norm_b, *wup, *bup, *wdown, *bdown;
-} tfm_layer;
-
-typedef struct tfm_acts {       /* one layer's activations */
-    float *ln1, *ln1_mean, *ln1_rstd, *qkv, *att, *atty, *res_mid;
-    float *ln2, *ln2_mean, *ln2_rstd, *fch, *fact, *res_out;
-    uint8_t *mask_attn, *mask_ffn;
-} tfm_acts;
-
-struct gr_tfm {
-    gr_tfm_config cfg;
-    int C, NH, KVH, HS, F, QKV, FW;
-    int64_t n_params;
-    float *params, *grads;
-    tfm_layer *lp, *lg;         /* per-layer views of params / grads */
-    float *pos_embd, *out_norm_w, *out_norm_b;
-    float *g_pos_embd, *g_out_norm_w, *g_out_norm_b;
-    gr_tfm_param_view *views;
-    int n_views;
-    char *names;
-    float *rope_cs;             /* (max_T, HS/2, 2) */
-    /* activations: capacity in tokens and layer slots; att per slot */
-    int64_t cap_N;
-    int cap_slots;
-    size_t cap_att;             /* floats per slot */
-    float *act_mem, *att_mem, *scratch;
-    uint8_t *mask_mem;
-    size_t cap_scratch;
-    tfm_acts *acts;             /* cap_slots entries */
-    float *x0, *lnf, *lnf_mean, *lnf_rstd, *branch;
-    uint8_t *mask0;
-    /* backward buffers (allocated with the activations) */
-    float *dres, *dA, *dqkv, *dfch, *dfact, *dbranch;
-    /* the last forward */
-    int N, n_seq, cap_seq, cap_pos, train_ready;
-    int32_t *pos, *seq_off;
-};
 
 /* ---- config and parameters --------------------------------------------------- */
 
@@ -83,7 +44,10 @@ static int config_check(gr_tfm_config *c)
         if (!(c->rope_theta > 0.0f) || !isfinite(c->rope_theta)) BAD("field 'rope_theta' (%g) must be > 0", (double)c->rope_theta);
     }
     if (!(c->dropout >= 0.0f && c->dropout < 1.0f)) BAD("field 'dropout' (%g) must be in [0, 1)", (double)c->dropout);
-    double big = (double)c->d_model * c->d_ff * 3 + 4.0 * c->d_model * c->d_model;
+    if (c->vocab < 0 || c->vocab > (1 << 24)) BAD("field 'vocab' (%d) must be in [0, 2^24]", c->vocab);
+    if (c->vocab == 0) c->tied = 0;
+    c->tied = c->tied != 0;
+    double big = (double)c->d_model * c->d_ff * 3 + 4.0 * c->d_model * c->d_model + 2.0 * c->vocab * c->d_model / c->n_layer;
     if (big * c->n_layer > 4e9 || (double)c->max_T * c->d_model > 4e9)
         BAD("d_model %d, d_ff %d, n_layer %d, max_T %d: too many parameters", c->d_model, c->d_ff, c->n_layer, c->max_T);
     return GR_OK;
@@ -119,6 +83,7 @@ static void build_layout(gr_tfm *m, layout *L, int64_t (*offs)[12], int64_t *glo
     const gr_tfm_config *c = &m->cfg;
     char nm[64];
     int has_nb = c->norm == GR_NORM_LAYER, kv = m->KVH * m->HS, sw = c->act == GR_ACT_SWIGLU;
+    glob[3] = c->vocab > 0 ? add_view(L, "token_embd.weight", 2, c->vocab, m->C) : -1;
     glob[0] = c->pos == GR_POS_LEARNED ? add_view(L, "pos_embd", 2, c->max_T, m->C) : -1;
     for (int l = 0; l < c->n_layer; l++) {
         int64_t *o = offs ? offs[l] : (int64_t[12]){0};
@@ -153,6 +118,7 @@ static void build_layout(gr_tfm *m, layout *L, int64_t (*offs)[12], int64_t *glo
     } else {
         glob[1] = glob[2] = -1;
     }
+    glob[4] = c->vocab > 0 && !c->tied ? add_view(L, "output.weight", 2, c->vocab, m->C) : -1;
 }
 
 static float *at(float *slab, int64_t off) { return off < 0 ? NULL : slab + off; }
@@ -179,7 +145,7 @@ gr_tfm *gr_tfm_init(const gr_tfm_config *cfg, uint64_t seed)
     m->F = c.d_ff; m->QKV = m->C + 2 * m->KVH * m->HS;
     m->FW = c.act == GR_ACT_SWIGLU ? 2 * m->F : m->F;
     layout L = {m, 0, 0, 0};
-    int64_t glob[3];
+    int64_t glob[5];
     build_layout(m, &L, NULL, glob); /* count */
     m->n_params = L.off;
     m->n_views = L.nv;
@@ -207,6 +173,9 @@ gr_tfm *gr_tfm_init(const gr_tfm_config *cfg, uint64_t seed)
     m->pos_embd = at(m->params, glob[0]); m->g_pos_embd = at(m->grads, glob[0]);
     m->out_norm_w = at(m->params, glob[1]); m->g_out_norm_w = at(m->grads, glob[1]);
     m->out_norm_b = at(m->params, glob[2]); m->g_out_norm_b = at(m->grads, glob[2]);
+    m->tok_embd = at(m->params, glob[3]); m->g_tok_embd = at(m->grads, glob[3]);
+    m->head = c.tied ? m->tok_embd : at(m->params, glob[4]);
+    m->g_head = c.tied ? m->g_tok_embd : at(m->grads, glob[4]);
     if (m->rope_cs) gr_rope_table(m->rope_cs, c.max_T, m->HS, c.rope_theta);
     /* init: matrices ~ N(0, 0.02), norm weights 1, biases 0 (views in order) */
     gr_rng r;
@@ -263,6 +232,9 @@ float *gr_tfm_grad(gr_tfm *m, const char *name)
     const gr_tfm_param_view *v = find_view(m, name);
     return v ? m->grads + v->offset : NULL;
 }
+
+float *gr_tfm_embd(gr_tfm *m, int grad) { return grad ? m->g_tok_embd : m->tok_embd; }
+float *gr_tfm_head(gr_tfm *m, int grad) { return grad ? m->g_head : m->head; }
 
 void gr_tfm_decay_mask(const gr_tfm *m, uint8_t *mask)
 {
