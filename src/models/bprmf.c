@@ -23,7 +23,6 @@
  * Parameter slab layout (params, grads, Adam m and v alike):
  *   P [n_users, dim] | Q [n_items, dim] | B [n_items]
  */
-#include <cblas.h>
 #ifdef __AVX__
 #include <immintrin.h>
 #endif
@@ -33,6 +32,7 @@
 
 #include "baseline_params.h"
 #include "bprmf_internal.h"
+#include "genrec/gemm.h"
 #include "genrec/model.h"
 #include "genrec/rng.h"
 
@@ -399,12 +399,8 @@ static int bprmf_score(gr_model *m, const gr_query *q, int n, float *scores)
         if (u >= 0 && u < bm->n_users && bm->has_train[u])
             memcpy(U + (size_t)r * dim, bm->P + (int64_t)u * dim, (size_t)dim * sizeof(float));
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, ni, dim, 1.0f, U, dim, bm->Q, dim,
-                0.0f, scores, ni);
-    for (int r = 0; r < n; r++) {
-        float *row = scores + (size_t)r * ni;
-        for (int32_t i = 0; i < ni; i++) row[i] += bm->B[i];
-    }
+    /* scores (n, ni) = U Q^T + item biases, through the engine's GEMM */
+    gr_gemm_bias(0, 1, n, ni, dim, U, dim, bm->Q, dim, bm->B, scores, ni);
     gr_free(U);
     return GR_OK;
 }
