@@ -36,6 +36,9 @@ struct gr_model {
     const gr_model_ops *ops;
     int32_t n_items;
     void *impl;             /* model-specific state */
+    int max_k;              /* the model ranks only its top max_k items (a
+                               generative model: its beams); 0 = full ranking.
+                               The evaluator omits metrics at K > max_k. */
 };
 
 /* Create a model by name ("pop", "bprmf", "bm25", "sasrec", ...) with
@@ -52,5 +55,6 @@ gr_model *gr_pop_create(const gr_params *p);
 gr_model *gr_bprmf_create(const gr_params *p);
 gr_model *gr_bm25_create(const gr_params *p);
 gr_model *gr_sasrec_create(const gr_params *p);
+gr_model *gr_gen_create(const gr_params *p);
 
 #endif

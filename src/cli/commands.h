@@ -7,4 +7,6 @@ int cmd_synth(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_train_lm(int argc, char **argv);
 #endif

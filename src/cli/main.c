@@ -15,6 +15,8 @@ static const struct {
     {"eval", cmd_eval, "train and evaluate models under a protocol (loo, ts, c20)"},
     {"demo", cmd_demo, "run the whole story on the embedded synthetic world"},
     {"tokenize", cmd_tokenize, "print the token ids of stdin text (GGUF, tokenizer.json/.bin, GPT-2 files)"},
+    {"train-lm", cmd_train_lm, "train or fine-tune a GPT-2/Llama language model on a text file, save one GGUF"},
+    {"generate", cmd_generate, "generate text from a language model (llama2.c run-style output)"},
 };
 
 static void usage(FILE *f)

@@ -45,6 +45,28 @@ struct gr_tfm {
     /* the last forward */
     int N, n_seq, cap_seq, cap_pos, train_ready;
     int32_t *pos, *seq_off;
+    /* LoRA (lora.c): the attached adapter set or NULL, and the frozen flag
+     * (backward computes no base-parameter gradient). Neither changes
+     * anything when NULL / 0. */
+    struct gr_lora *lora;
+    int frozen;
 };
+
+/* ---- LoRA hooks (lora.c), called by transformer.c only when m->lora ------
+ * A site is one base linear layer of a block whose output holds the rows of
+ * one or more targets: QKV (ln1 -> qkv, q|k|v rows), O (atty -> branch), UP
+ * (ln2 -> fch, up|gate rows), DOWN (fact -> branch). */
+enum { TFM_SITE_QKV = 0, TFM_SITE_O, TFM_SITE_UP, TFM_SITE_DOWN, TFM_N_SITES };
+/* Grow the adapters' activation buffers to N tokens. GR_ERR on OOM. */
+int tfm_lora_reserve(gr_tfm *m, int64_t N);
+/* out (N, site width) += scale * B (A inp) for the site's targets; with
+ * train keep A inp for backward (layer l's own buffer; else a shared one). */
+void tfm_lora_forward(gr_tfm *m, int l, int site, const float *inp, float *out, int N, int train);
+/* Backward of the site's adapters: dA, dB accumulated into the adapter grad
+ * slab, dinp (N, in) += the adapters' input gradient. */
+void tfm_lora_backward(gr_tfm *m, int l, int site, const float *inp, const float *dout,
+                       float *dinp, int N);
+/* Free an adapter set (NULL is fine). */
+void tfm_lora_free(struct gr_lora *lo);
 
 #endif

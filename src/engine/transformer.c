@@ -10,10 +10,18 @@
  * input of layer 0 is x0 = dropout(x + pos_embd[pos]); of layer l > 0 it is
  * res_out of layer l-1. Inference (train=0) uses one layer slot for every
  * layer, updating the residual stream in place.
+ *
+ * LoRA (lora.c, genrec/lora.h): when adapters are attached (m->lora), each
+ * of the four linear sites calls a tfm_lora_forward / tfm_lora_backward hook
+ * right after the base layer; with m->frozen, backward passes NULL for every
+ * base-parameter gradient (weights, biases, norms, positions), so only dx
+ * and the adapter gradients are computed. With no adapters and frozen == 0
+ * the passes are exactly the plain ones.
  */
 #include "genrec/transformer.h"
 #include "tfm_internal.h"
 #include "genrec/gemm.h"
+#include "genrec/lora.h"
 #include "genrec/ops.h"
 #include "vmath.h"
 
@@ -198,6 +206,7 @@ void gr_tfm_free(gr_tfm *m)
     gr_free(m->views); gr_free(m->names); gr_free(m->rope_cs);
     gr_free(m->act_mem); gr_free(m->att_mem); gr_free(m->scratch); gr_free(m->mask_mem);
     gr_free(m->acts); gr_free(m->pos); gr_free(m->seq_off);
+    tfm_lora_free(m->lora);
     gr_free(m);
 }
 
@@ -205,7 +214,11 @@ const gr_tfm_config *gr_tfm_get_config(const gr_tfm *m) { return &m->cfg; }
 int64_t gr_tfm_n_params(const gr_tfm *m) { return m->n_params; }
 float *gr_tfm_params(gr_tfm *m) { return m->params; }
 float *gr_tfm_grads(gr_tfm *m) { return m->grads; }
-void gr_tfm_zero_grad(gr_tfm *m) { memset(m->grads, 0, sizeof(float) * (size_t)m->n_params); }
+void gr_tfm_zero_grad(gr_tfm *m)
+{
+    memset(m->grads, 0, sizeof(float) * (size_t)m->n_params);
+    if (m->lora) gr_lora_zero_grad(m->lora);
+}
 
 int gr_tfm_param_views(const gr_tfm *m, const gr_tfm_param_view **views)
 {
@@ -396,6 +409,7 @@ int gr_tfm_forward(gr_tfm *m, const float *x, const int32_t *pos,
     size_t att_n = train ? gr_attention_att_size(seq_off, n_seq, m->NH) : 0;
     if (ensure_capacity(m, N, slots, att_n, gr_attention_scratch_size(seq_off, n_seq)) != GR_OK)
         return GR_ERR;
+    if (m->lora && tfm_lora_reserve(m, N) != GR_OK) return GR_ERR;
     if (train) { /* keep a copy of the batch layout for backward */
         if (n_seq + 1 > m->cap_seq) {
             gr_free(m->seq_off);
@@ -425,6 +439,7 @@ int gr_tfm_forward(gr_tfm *m, const float *x, const int32_t *pos,
         /* attention branch */
         norm_forward(m, a->ln1, a->ln1_mean, a->ln1_rstd, res_in, p->attn_norm_w, p->attn_norm_b, N);
         gr_linear_forward(a->qkv, a->ln1, p->wqkv, p->bqkv, N, C, m->QKV);
+        if (m->lora) tfm_lora_forward(m, l, TFM_SITE_QKV, a->ln1, a->qkv, N, train);
         if (c->pos == GR_POS_ROPE) {
             gr_rope_forward(a->qkv, m->QKV, pos, m->rope_cs, N, m->NH, m->HS);
             gr_rope_forward(a->qkv + C, m->QKV, pos, m->rope_cs, N, m->KVH, m->HS);
@@ -432,15 +447,18 @@ int gr_tfm_forward(gr_tfm *m, const float *x, const int32_t *pos,
         gr_attention_forward(a->atty, train ? a->att : NULL, m->scratch, a->qkv, seq_off, n_seq,
                              m->NH, m->KVH, m->HS);
         gr_linear_forward(m->branch, a->atty, p->wo, p->bo, N, C, C);
+        if (m->lora) tfm_lora_forward(m, l, TFM_SITE_O, a->atty, m->branch, N, train);
         if (drop) gr_dropout_forward(m->branch, a->mask_attn, m->branch, NC, c->dropout, rng);
         gr_residual_forward(a->res_mid, res_in, m->branch, NC);
         /* FFN branch */
         norm_forward(m, a->ln2, a->ln2_mean, a->ln2_rstd, a->res_mid, p->ffn_norm_w, p->ffn_norm_b, N);
         gr_linear_forward(a->fch, a->ln2, p->wup, p->bup, N, C, m->FW);
+        if (m->lora) tfm_lora_forward(m, l, TFM_SITE_UP, a->ln2, a->fch, N, train);
         if (c->act == GR_ACT_SWIGLU) gr_swiglu_forward(a->fact, a->fch, N, m->F);
         else if (c->act == GR_ACT_RELU) gr_relu_forward(a->fact, a->fch, (int64_t)N * m->F);
         else gr_gelu_forward(a->fact, a->fch, (int64_t)N * m->F);
         gr_linear_forward(m->branch, a->fact, p->wdown, p->bdown, N, m->F, C);
+        if (m->lora) tfm_lora_forward(m, l, TFM_SITE_DOWN, a->fact, m->branch, N, train);
         if (drop) gr_dropout_forward(m->branch, a->mask_ffn, m->branch, NC, c->dropout, rng);
         gr_residual_forward(a->res_out, a->res_mid, m->branch, NC);
         res_in = a->res_out;
@@ -464,9 +482,12 @@ int gr_tfm_backward(gr_tfm *m, const float *dout, float *dx)
     int64_t NC = (int64_t)N * C;
     int drop = c->dropout > 0.0f;
     const float *res_last = m->acts[c->n_layer - 1].res_out;
+    /* frozen base: every base-parameter gradient pointer is NULL (skipped) */
+    static const tfm_layer no_grads;
+    const int fz = m->frozen;
     if (c->final_norm) {
         par_zero(m->dres, NC);
-        norm_backward(m, m->dres, m->g_out_norm_w, m->g_out_norm_b, dout, res_last,
+        norm_backward(m, m->dres, fz ? NULL : m->g_out_norm_w, fz ? NULL : m->g_out_norm_b, dout, res_last,
                       m->out_norm_w, m->lnf_mean, m->lnf_rstd, N);
     } else {
         par_copy(m->dres, dout, NC);
@@ -474,7 +495,7 @@ int gr_tfm_backward(gr_tfm *m, const float *dout, float *dx)
     for (int l = c->n_layer - 1; l >= 0; l--) {
         tfm_acts *a = &m->acts[l];
         const tfm_layer *p = &m->lp[l];
-        tfm_layer *g = &m->lg[l];
+        const tfm_layer *g = fz ? &no_grads : &m->lg[l];
         const float *res_in = l == 0 ? m->x0 : m->acts[l - 1].res_out;
         /* res_out = res_mid + dropout(ffn): dres flows to res_mid unchanged */
         const float *dbr = m->dres;
@@ -484,11 +505,13 @@ int gr_tfm_backward(gr_tfm *m, const float *dout, float *dx)
             dbr = m->dbranch;
         }
         linear_backward_set(m->dfact, g->wdown, g->bdown, dbr, a->fact, p->wdown, N, m->F, C);
+        if (m->lora) tfm_lora_backward(m, l, TFM_SITE_DOWN, a->fact, dbr, m->dfact, N);
         par_zero(m->dfch, (int64_t)N * m->FW);
         if (c->act == GR_ACT_SWIGLU) gr_swiglu_backward(m->dfch, a->fch, m->dfact, N, m->F);
         else if (c->act == GR_ACT_RELU) gr_relu_backward(m->dfch, a->fch, m->dfact, (int64_t)N * m->F);
         else gr_gelu_backward(m->dfch, a->fch, m->dfact, (int64_t)N * m->F);
         linear_backward_set(m->dA, g->wup, g->bup, m->dfch, a->ln2, p->wup, N, C, m->FW);
+        if (m->lora) tfm_lora_backward(m, l, TFM_SITE_UP, a->ln2, m->dfch, m->dA, N);
         norm_backward(m, m->dres, g->ffn_norm_w, g->ffn_norm_b, m->dA, a->res_mid,
                       p->ffn_norm_w, a->ln2_mean, a->ln2_rstd, N);
         /* res_mid = res_in + dropout(attn) */
@@ -499,6 +522,7 @@ int gr_tfm_backward(gr_tfm *m, const float *dout, float *dx)
             dbr = m->dbranch;
         }
         linear_backward_set(m->dA, g->wo, g->bo, dbr, a->atty, p->wo, N, C, C);
+        if (m->lora) tfm_lora_backward(m, l, TFM_SITE_O, a->atty, dbr, m->dA, N);
         par_zero(m->dqkv, (int64_t)N * m->QKV);
         gr_attention_backward(m->dqkv, m->scratch, m->dA, a->qkv, a->att, m->seq_off, m->n_seq,
                               m->NH, m->KVH, m->HS);
@@ -507,6 +531,7 @@ int gr_tfm_backward(gr_tfm *m, const float *dout, float *dx)
             gr_rope_backward(m->dqkv + C, m->QKV, m->pos, m->rope_cs, N, m->KVH, m->HS);
         }
         linear_backward_set(m->dA, g->wqkv, g->bqkv, m->dqkv, a->ln1, p->wqkv, N, C, m->QKV);
+        if (m->lora) tfm_lora_backward(m, l, TFM_SITE_QKV, a->ln1, m->dqkv, m->dA, N);
         norm_backward(m, m->dres, g->attn_norm_w, g->attn_norm_b, m->dA, res_in,
                       p->attn_norm_w, a->ln1_mean, a->ln1_rstd, N);
     }
@@ -517,7 +542,7 @@ int gr_tfm_backward(gr_tfm *m, const float *dout, float *dx)
         gr_dropout_apply(m->dbranch, m->mask0, m->dres, NC, c->dropout);
         dx0 = m->dbranch;
     }
-    if (c->pos == GR_POS_LEARNED) gr_pos_embd_backward(m->g_pos_embd, dx0, m->pos, N, C);
+    if (c->pos == GR_POS_LEARNED && !fz) gr_pos_embd_backward(m->g_pos_embd, dx0, m->pos, N, C);
     if (dx && dx != dx0) par_copy(dx, dx0, NC);
     return GR_OK;
 }

@@ -9,6 +9,9 @@ int gr_eval_run_model(gr_model *m, const char *name, const gr_split *s, const gr
                       uint64_t seed, int verbose, gr_eval_result *r)
 {
     snprintf(r->model, sizeof r->model, "%s", name);
+    gr_eval_opts eo_model = *eo; /* a model that ranks only its top max_k items */
+    if (m->max_k > 0 && (eo_model.max_k == 0 || m->max_k < eo_model.max_k)) eo_model.max_k = m->max_k;
+    eo = &eo_model;
     gr_fit_ctx ctx = gr_eval_fit_ctx(s, eo, seed, verbose);
     double t0 = gr_time_now();
     if (m->ops->fit(m, s, &ctx) != GR_OK) return gr_error_prefix("model %s: fit: ", name);

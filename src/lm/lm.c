@@ -2,6 +2,7 @@
  * passes (training step, evaluation loss, sequence log-probabilities,
  * logits). Incremental decoding with a KV cache lives in lm_decode.c. */
 #include "lm_internal.h"
+#include "genrec/lora.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -245,13 +246,16 @@ int gr_lm_forward_backward(gr_lm *lm, const gr_lm_batch *b, float *loss, gr_rng 
     const int C = lm->C, N = b->N;
     if (gr_tfm_forward(lm->tfm, lm->x, pos, b->seq_off, b->n_seq, N, lm->h, 1, rng) != GR_OK) return GR_ERR;
     memset(lm->dh, 0, sizeof(float) * (size_t)N * C);
+    /* a frozen base (LoRA training): no embedding/head gradients either */
+    const int frozen = gr_tfm_frozen(lm->tfm);
     float l = 0.0f;
     if (b->targets &&
         gr_xent_full(&lm->xent, lm->h, gr_tfm_head(lm->tfm, 0), NULL, b->targets, N, lm->V, C, &l,
-                     lm->dh, gr_tfm_head(lm->tfm, 1), NULL) != GR_OK)
+                     lm->dh, frozen ? NULL : gr_tfm_head(lm->tfm, 1), NULL) != GR_OK)
         return GR_ERR;
     if (loss) *loss = l;
-    if (gr_tfm_backward(lm->tfm, lm->dh, lm->x) != GR_OK) return GR_ERR;
+    if (gr_tfm_backward(lm->tfm, lm->dh, frozen ? NULL : lm->x) != GR_OK) return GR_ERR;
+    if (frozen) return GR_OK;
     /* token_embd gradient: scatter-add dx rows (serial: repeated tokens) */
     float *gE = gr_tfm_embd(lm->tfm, 1);
     for (int i = 0; i < N; i++) {

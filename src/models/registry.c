@@ -15,10 +15,11 @@ static const model_entry models[] = {
     {"bprmf", gr_bprmf_create},
     {"bm25", gr_bm25_create},
     {"sasrec", gr_sasrec_create},
+    {"gen", gr_gen_create},
 };
 #define N_MODELS ((int)(sizeof models / sizeof models[0]))
 
-static const char *const model_names[N_MODELS + 1] = {"pop", "bprmf", "bm25", "sasrec", NULL};
+static const char *const model_names[N_MODELS + 1] = {"pop", "bprmf", "bm25", "sasrec", "gen", NULL};
 
 const char *const *gr_model_names(void)
 {

@@ -1,0 +1,484 @@
+/* Incremental decoding for the transformer engine (decode.h): the KV cache
+ * with shared prefixes, beam copy/reorder, and the cached forward pass.
+ *
+ * Storage: K and V are each one array of (layer, slot) blocks of (kvd,
+ * max_T) floats, kvd = KVH*HS: transposed, so that a decoding step's scores
+ * q.K^T are axpys along contiguous rows of K^T and its output P.V is dot
+ * products along contiguous rows of V^T, both vectorised over positions
+ * (llama.cpp transposes V for the same reason); prefill GEMMs read them as
+ * ordinary strided operands. Column r of a slot's block holds position
+ * base + r, where base is the length of the prefix the slot reads from its
+ * root slot (0 for a root).
+ *
+ * Cached forward over a packed batch of N new tokens: every per-token part of
+ * the block (norms, the fused QKV projection, the output projection, the FFN,
+ * residuals) runs once over all N rows, so single-token steps of many
+ * sequences share one GEMM per projection (gr_linear_forward; for N <= 4
+ * rows, dot products with the weight rows instead, see linear_fwd). Attention is parallel over
+ * (sequence, head) units: the new queries of a sequence read the prefix keys
+ * of the root slot and the slot's own keys (written just before, after RoPE)
+ * in two segments; a block of query rows uses GEMMs for the scores and the
+ * weighted sum of values, a single query row (the decoding step) uses dot
+ * products and axpys directly. LoRA adapters attached to the model (lora.c)
+ * are applied through the same hooks as in gr_tfm_forward.
+ */
+#include "genrec/decode.h"
+#include "tfm_internal.h"
+#include "genrec/gemm.h"
+#include "genrec/ops.h"
+#include "vmath.h"
+
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#define KV_BQ 128 /* query rows per attention block (bounds the per-thread scratch) */
+
+struct gr_kv_cache {
+    int n_layer, n_slots, max_T, KVH, HS, kvd;
+    float *k, *v;               /* (n_layer, n_slots, max_T, kvd) */
+    int32_t *len, *base, *root; /* per slot; root -1 for a root slot */
+    int32_t *readers;           /* per slot: slots whose root it is */
+    int32_t *mark;              /* per slot scratch (duplicate checks) */
+    int32_t mark_gen;
+    /* reorder scratch */
+    float *tmp;
+    size_t cap_tmp;
+    int32_t *tmp_meta;          /* (n_slots, 4) */
+    /* forward scratch */
+    int64_t cap_N;
+    float *ws, *res, *ln, *qkv, *atty, *branch, *fch, *fact;
+    int32_t *pos;
+    float *scr;
+    size_t cap_scr;
+};
+
+/* ---- the cache ---------------------------------------------------------------- */
+
+gr_kv_cache *gr_kv_cache_init(const gr_tfm_config *cfg, int n_slots, int max_T)
+{
+    if (!cfg) { gr_errorf("kv cache: config is NULL"); return NULL; }
+    int NH = cfg->n_head, KVH = cfg->n_kv_head ? cfg->n_kv_head : cfg->n_head;
+    if (cfg->n_layer < 1 || NH < 1 || cfg->d_model < 1 || cfg->d_model % NH || KVH < 1 || NH % KVH) {
+        gr_errorf("kv cache: bad transformer config (n_layer %d, d_model %d, n_head %d, n_kv_head %d)",
+                  cfg->n_layer, cfg->d_model, NH, cfg->n_kv_head);
+        return NULL;
+    }
+    if (n_slots < 1) { gr_errorf("kv cache: n_slots (%d) must be >= 1", n_slots); return NULL; }
+    if (max_T < 1) { gr_errorf("kv cache: max_T (%d) must be >= 1", max_T); return NULL; }
+    gr_kv_cache *c = gr_calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->n_layer = cfg->n_layer;
+    c->n_slots = n_slots;
+    c->max_T = max_T;
+    c->KVH = KVH;
+    c->HS = cfg->d_model / NH;
+    c->kvd = KVH * c->HS;
+    double total = (double)c->n_layer * n_slots * max_T * c->kvd;
+    if (total > 1e12) {
+        gr_errorf("kv cache: %d layers x %d slots x %d rows x %d is too large", c->n_layer, n_slots, max_T, c->kvd);
+        gr_free(c);
+        return NULL;
+    }
+    size_t n = (size_t)total;
+    c->k = gr_alloc(n, sizeof(float));
+    c->v = gr_alloc(n, sizeof(float));
+    c->len = gr_calloc((size_t)n_slots, sizeof(int32_t));
+    c->base = gr_calloc((size_t)n_slots, sizeof(int32_t));
+    c->root = gr_alloc((size_t)n_slots, sizeof(int32_t));
+    c->readers = gr_calloc((size_t)n_slots, sizeof(int32_t));
+    c->mark = gr_calloc((size_t)n_slots, sizeof(int32_t));
+    c->tmp_meta = gr_alloc((size_t)n_slots * 4, sizeof(int32_t));
+    if (!c->k || !c->v || !c->len || !c->base || !c->root || !c->readers || !c->mark || !c->tmp_meta) {
+        gr_error_prefix("kv cache (%d slots x %d rows): ", n_slots, max_T);
+        gr_kv_cache_free(c);
+        return NULL;
+    }
+    for (int s = 0; s < n_slots; s++) c->root[s] = -1;
+    return c;
+}
+
+void gr_kv_cache_free(gr_kv_cache *c)
+{
+    if (!c) return;
+    gr_free(c->k); gr_free(c->v); gr_free(c->len); gr_free(c->base); gr_free(c->root);
+    gr_free(c->readers); gr_free(c->mark); gr_free(c->tmp); gr_free(c->tmp_meta);
+    gr_free(c->ws); gr_free(c->pos); gr_free(c->scr);
+    gr_free(c);
+}
+
+int gr_kv_cache_n_slots(const gr_kv_cache *c) { return c->n_slots; }
+int gr_kv_cache_max_T(const gr_kv_cache *c) { return c->max_T; }
+static int in_range(const gr_kv_cache *c, int s) { return s >= 0 && s < c->n_slots; }
+int gr_kv_cache_len(const gr_kv_cache *c, int s) { return in_range(c, s) ? c->len[s] : -1; }
+int gr_kv_cache_prefix_len(const gr_kv_cache *c, int s) { return in_range(c, s) ? c->base[s] : -1; }
+int gr_kv_cache_prefix_slot(const gr_kv_cache *c, int s) { return in_range(c, s) ? c->root[s] : -1; }
+int gr_kv_cache_n_readers(const gr_kv_cache *c, int s) { return in_range(c, s) ? c->readers[s] : 0; }
+
+/* The (kvd, max_T) block of slot s in layer l of K or V (transposed:
+ * element (d, r) at + d * max_T + r). */
+static float *kv_slot(const gr_kv_cache *c, float *kv, int l, int s)
+{
+    return kv + ((size_t)l * c->n_slots + (size_t)s) * c->max_T * c->kvd;
+}
+
+/* Copy n positions (from 0) of a transposed K block: dst/src with row
+ * strides lds/ldd (max_T in the cache, n in the scratch buffer). */
+static void k_copy(float *dst, size_t ldd, const float *src, size_t lds, int kvd, int n)
+{
+    for (int d = 0; d < kvd; d++) memcpy(dst + (size_t)d * ldd, src + (size_t)d * lds, sizeof(float) * (size_t)n);
+}
+
+static void set_meta(gr_kv_cache *c, int s, int len, int base, int root)
+{
+    if (c->root[s] >= 0) c->readers[c->root[s]]--;
+    if (base == 0) root = -1;
+    c->len[s] = len;
+    c->base[s] = root >= 0 ? base : 0;
+    c->root[s] = root;
+    if (root >= 0) c->readers[root]++;
+}
+
+int gr_kv_cache_clear_slot(gr_kv_cache *c, int slot)
+{
+    if (!in_range(c, slot)) return gr_errorf("kv cache: slot %d outside [0, %d)", slot, c->n_slots);
+    if (c->readers[slot])
+        return gr_errorf("kv cache: slot %d cannot be cleared: %d slot(s) read a prefix from it", slot,
+                         c->readers[slot]);
+    set_meta(c, slot, 0, 0, -1);
+    return GR_OK;
+}
+
+void gr_kv_cache_clear(gr_kv_cache *c)
+{
+    for (int s = 0; s < c->n_slots; s++) {
+        c->len[s] = c->base[s] = c->readers[s] = 0;
+        c->root[s] = -1;
+    }
+}
+
+/* Copy n own rows of slot src (from storage row 0) to slot dst, every layer. */
+static void copy_own(gr_kv_cache *c, int dst, int src, int n)
+{
+    if (n <= 0 || dst == src) return;
+    const size_t T = (size_t)c->max_T;
+    for (int l = 0; l < c->n_layer; l++) {
+        k_copy(kv_slot(c, c->k, l, dst), T, kv_slot(c, c->k, l, src), T, c->kvd, n);
+        k_copy(kv_slot(c, c->v, l, dst), T, kv_slot(c, c->v, l, src), T, c->kvd, n);
+    }
+}
+
+int gr_kv_cache_share_prefix(gr_kv_cache *c, int dst, int src, int len)
+{
+    if (!in_range(c, dst) || !in_range(c, src))
+        return gr_errorf("kv cache share_prefix: slot %d or %d outside [0, %d)", dst, src, c->n_slots);
+    if (dst == src) return gr_errorf("kv cache share_prefix: dst and src are both slot %d", dst);
+    if (len < 0 || len > c->len[src])
+        return gr_errorf("kv cache share_prefix: len %d outside [0, len(slot %d) = %d]", len, src, c->len[src]);
+    if (c->readers[dst])
+        return gr_errorf("kv cache share_prefix: slot %d is read by %d other slot(s) and cannot be overwritten",
+                         dst, c->readers[dst]);
+    if (c->root[src] < 0) {
+        set_meta(c, dst, len, len, len > 0 ? src : -1);
+        return GR_OK;
+    }
+    int b = c->base[src], r = c->root[src];
+    if (len <= b) {
+        set_meta(c, dst, len, len, r);
+    } else {
+        copy_own(c, dst, src, len - b);
+        set_meta(c, dst, len, b, r);
+    }
+    return GR_OK;
+}
+
+int gr_kv_cache_copy(gr_kv_cache *c, int dst, int src)
+{
+    int32_t d = dst, s = src;
+    if (in_range(c, dst) && dst == src) return GR_OK;
+    return gr_kv_cache_reorder(c, &d, &s, 1);
+}
+
+int gr_kv_cache_reorder(gr_kv_cache *c, const int32_t *dst, const int32_t *src, int n)
+{
+    if (n < 0 || (n > 0 && (!dst || !src))) return gr_errorf("kv cache reorder: bad arguments (n = %d)", n);
+    if (++c->mark_gen == INT32_MAX) {
+        memset(c->mark, 0, sizeof(int32_t) * (size_t)c->n_slots);
+        c->mark_gen = 1;
+    }
+    const int32_t gen = c->mark_gen;
+    for (int i = 0; i < n; i++) {
+        if (!in_range(c, dst[i]) || !in_range(c, src[i]))
+            return gr_errorf("kv cache reorder: entry %d: slot %d or %d outside [0, %d)", i, dst[i], src[i],
+                             c->n_slots);
+        if (c->mark[dst[i]] == gen) return gr_errorf("kv cache reorder: slot %d is a destination twice", dst[i]);
+        c->mark[dst[i]] = gen;
+    }
+    for (int i = 0; i < n; i++)
+        if (dst[i] != src[i] && c->readers[dst[i]])
+            return gr_errorf("kv cache reorder: slot %d is read by %d other slot(s) and cannot be overwritten",
+                             dst[i], c->readers[dst[i]]);
+    /* Rows of a source that is itself rewritten (a non-identity destination)
+     * go through the scratch buffer; the others are copied directly. Mark
+     * rewritten slots with -gen. */
+    for (int i = 0; i < n; i++) c->mark[dst[i]] = dst[i] != src[i] ? -gen : gen;
+    size_t need = 0, per_row = (size_t)c->kvd * 2 * (size_t)c->n_layer;
+    for (int i = 0; i < n; i++)
+        if (dst[i] != src[i] && c->mark[src[i]] == -gen) need += (size_t)(c->len[src[i]] - c->base[src[i]]) * per_row;
+    if (need > c->cap_tmp) {
+        gr_free(c->tmp);
+        c->tmp = gr_alloc(need, sizeof(float));
+        c->cap_tmp = c->tmp ? need : 0;
+        if (!c->tmp) return gr_error_prefix("kv cache reorder: ");
+    }
+    /* gather: meta of every source, rows of rewritten sources */
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        int s = src[i];
+        int32_t *mt = c->tmp_meta + 4 * (size_t)i;
+        mt[0] = c->len[s]; mt[1] = c->base[s]; mt[2] = c->root[s]; mt[3] = -1;
+        if (dst[i] == src[i] || c->mark[s] != -gen) continue;
+        mt[3] = (int32_t)(off / per_row);
+        size_t rows = (size_t)(c->len[s] - c->base[s]), T = (size_t)c->max_T;
+        for (int l = 0; l < c->n_layer; l++) {
+            k_copy(c->tmp + off, rows, kv_slot(c, c->k, l, s), T, c->kvd, (int)rows); off += rows * c->kvd;
+            k_copy(c->tmp + off, rows, kv_slot(c, c->v, l, s), T, c->kvd, (int)rows); off += rows * c->kvd;
+        }
+    }
+    /* scatter */
+    for (int i = 0; i < n; i++) {
+        int d = dst[i], s = src[i];
+        if (d == s) continue;
+        const int32_t *mt = c->tmp_meta + 4 * (size_t)i;
+        size_t rows = (size_t)(mt[0] - mt[1]);
+        if (mt[3] < 0) {
+            copy_own(c, d, s, (int)rows);
+        } else {
+            size_t o = (size_t)mt[3] * per_row, T = (size_t)c->max_T;
+            for (int l = 0; l < c->n_layer; l++) {
+                k_copy(kv_slot(c, c->k, l, d), T, c->tmp + o, rows, c->kvd, (int)rows); o += rows * c->kvd;
+                k_copy(kv_slot(c, c->v, l, d), T, c->tmp + o, rows, c->kvd, (int)rows); o += rows * c->kvd;
+            }
+        }
+        set_meta(c, d, mt[0], mt[1], mt[2]);
+    }
+    return GR_OK;
+}
+
+/* ---- the cached forward --------------------------------------------------------------- */
+
+static int ensure_ws(gr_kv_cache *c, const gr_tfm *m, int64_t N, size_t scr_n)
+{
+    if (N > c->cap_N) {
+        int64_t n = N;
+        size_t C = (size_t)m->C, per = 4 * C + (size_t)m->QKV + (size_t)m->FW + (size_t)m->F;
+        per = (per + 15) & ~(size_t)15;
+        gr_free(c->ws); gr_free(c->pos);
+        c->ws = gr_alloc((size_t)n * per + 16 * 8, sizeof(float));
+        c->pos = gr_alloc((size_t)n, sizeof(int32_t));
+        if (!c->ws || !c->pos) {
+            gr_free(c->ws); gr_free(c->pos);
+            c->ws = NULL; c->pos = NULL; c->cap_N = 0;
+            return gr_error_prefix("cached forward scratch for %lld tokens: ", (long long)n);
+        }
+        float *p = c->ws;
+#define TAKE(ptr, k) do { (ptr) = p; p += (((size_t)n * (k)) + 15) & ~(size_t)15; } while (0)
+        TAKE(c->res, C); TAKE(c->ln, C); TAKE(c->qkv, (size_t)m->QKV); TAKE(c->atty, C);
+        TAKE(c->branch, C); TAKE(c->fch, (size_t)m->FW); TAKE(c->fact, (size_t)m->F);
+#undef TAKE
+        c->cap_N = n;
+    }
+    if (scr_n > c->cap_scr) {
+        gr_free(c->scr);
+        c->scr = gr_alloc(scr_n, sizeof(float));
+        c->cap_scr = c->scr ? scr_n : 0;
+        if (!c->scr) return gr_error_prefix("cached attention scratch: ");
+    }
+    return GR_OK;
+}
+
+/* Rows of a few tokens (the decoding step of one or a few sequences): a
+ * GEMM would pack the whole weight matrix for each call, which costs as much
+ * as the product itself, so take dot products with the weight rows directly
+ * (llama2.c's matmul), in parallel over output channels for large layers. */
+#define SMALL_N 4 /* measured on stories260K: 1.8x faster single-stream steps */
+
+static void linear_fwd(float *out, const float *inp, const float *w, const float *b, int N, int C, int OC)
+{
+    if (N > SMALL_N) {
+        gr_linear_forward(out, inp, w, b, N, C, OC);
+        return;
+    }
+    int nt = gr_ops_threads((double)N * C * OC);
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int o = 0; o < OC; o++) {
+        const float *wr = w + (size_t)o * C;
+        for (int i = 0; i < N; i++) out[(size_t)i * OC + o] = (b ? b[o] : 0.0f) + gr_vdot(inp + (size_t)i * C, wr, C);
+    }
+}
+
+static void norm_fwd(const gr_tfm *m, float *out, const float *inp, const float *w, const float *b, int N)
+{
+    if (m->cfg.norm == GR_NORM_RMS) gr_rmsnorm_forward(out, NULL, inp, w, N, m->C, m->cfg.norm_eps);
+    else gr_layernorm_forward(out, NULL, NULL, inp, w, b, N, m->C, m->cfg.norm_eps);
+}
+
+/* One (sequence, head) unit of attention: nq new queries (rows of q, ld
+ * ldq) at positions L0 .. L0+nq-1. Keys and values, transposed (HS, *) with
+ * row stride ldk: prefix positions [0, base) at kp / vp, own positions [0,
+ * L0+nq-base) at ko / vo. y (nq, HS), ld ldy. A single query's scores are
+ * axpys along contiguous key rows and its outputs dot products along value
+ * rows (both vectorised over positions); query blocks use GEMMs. */
+static void attend(float *y, int ldy, const float *q, int ldq, const float *kp, const float *vp,
+                   const float *ko, const float *vo, int ldk, int base, int L0, int nq, int HS,
+                   float scale, float *S)
+{
+    if (nq == 1) {
+        int T = L0 + 1, own = T - base;
+        float *So = S + base;
+        for (int j = 0; j < T; j++) S[j] = 0.0f;
+        for (int d = 0; d < HS; d++) {
+            float qd = q[d] * scale;
+            const float *kr = kp ? kp + (size_t)d * ldk : NULL, *ko_r = ko + (size_t)d * ldk;
+#pragma omp simd
+            for (int j = 0; j < base; j++) S[j] += qd * kr[j];
+#pragma omp simd
+            for (int j = 0; j < own; j++) So[j] += qd * ko_r[j];
+        }
+        float mx = gr_vmax(S, T);
+        float inv = 1.0f / gr_vexp_shift_sum(S, T, mx);
+        for (int d = 0; d < HS; d++) {
+            float acc = base > 0 ? gr_vdot(S, vp + (size_t)d * ldk, base) : 0.0f;
+            y[d] = (acc + gr_vdot(So, vo + (size_t)d * ldk, own)) * inv;
+        }
+        return;
+    }
+    for (int r0 = 0; r0 < nq; r0 += KV_BQ) {
+        int rb = nq - r0 < KV_BQ ? nq - r0 : KV_BQ;
+        int kmax = L0 + r0 + rb; /* keys the block's last query sees */
+        const float *qb = q + (size_t)r0 * ldq;
+        float *yb = y + (size_t)r0 * ldy;
+        if (base > 0) gr_gemm_serial(0, 0, rb, base, HS, scale, qb, ldq, kp, ldk, 0.0f, S, kmax);
+        gr_gemm_serial(0, 0, rb, kmax - base, HS, scale, qb, ldq, ko, ldk, 0.0f, S + base, kmax);
+        for (int ii = 0; ii < rb; ii++) {
+            float *row = S + (size_t)ii * kmax;
+            int T = L0 + r0 + ii + 1;
+            float mx = gr_vmax(row, T);
+            float inv = 1.0f / gr_vexp_shift_sum(row, T, mx);
+#pragma omp simd
+            for (int j = 0; j < T; j++) row[j] *= inv;
+            for (int j = T; j < kmax; j++) row[j] = 0.0f;
+        }
+        /* Y (rb, HS) = P (rb, keys) V (keys, HS), V stored transposed */
+        if (base > 0) gr_gemm_serial(0, 1, rb, HS, base, 1.0f, S, kmax, vp, ldk, 0.0f, yb, ldy);
+        gr_gemm_serial(0, 1, rb, HS, kmax - base, 1.0f, S + base, kmax, vo, ldk, base > 0 ? 1.0f : 0.0f, yb, ldy);
+    }
+}
+
+int gr_tfm_forward_cached(gr_tfm *m, gr_kv_cache *c, const float *x, const int32_t *slots,
+                          const int32_t *seq_off, int n_seq, int N, float *out)
+{
+    if (!m || !c) return gr_errorf("cached forward: model or cache is NULL");
+    const gr_tfm_config *cfg = &m->cfg;
+    if (c->n_layer != cfg->n_layer || c->KVH != m->KVH || c->HS != m->HS)
+        return gr_errorf("cached forward: the cache was made for another configuration (%d layers, %d kv heads "
+                         "of size %d; the model has %d, %d, %d)", c->n_layer, c->KVH, c->HS, cfg->n_layer, m->KVH, m->HS);
+    if (N < 0 || n_seq < 0) return gr_errorf("cached forward: N (%d) and n_seq (%d) must be >= 0", N, n_seq);
+    if (!seq_off || (n_seq > 0 && !slots)) return gr_errorf("cached forward: seq_off or slots is NULL");
+    if (seq_off[0] != 0) return gr_errorf("cached forward: seq_off[0] is %d, must be 0", seq_off[0]);
+    if (seq_off[n_seq] != N)
+        return gr_errorf("cached forward: seq_off[n_seq=%d] is %d, must equal N (%d)", n_seq, seq_off[n_seq], N);
+    if (N > 0 && (!x || !out)) return gr_errorf("cached forward: x or out is NULL");
+    if (++c->mark_gen == INT32_MAX) {
+        memset(c->mark, 0, sizeof(int32_t) * (size_t)c->n_slots);
+        c->mark_gen = 1;
+    }
+    int maxL = 1, maxq = 1;
+    double work = 0.0;
+    for (int s = 0; s < n_seq; s++) {
+        int nq = seq_off[s + 1] - seq_off[s], sl = slots[s];
+        if (nq < 0)
+            return gr_errorf("cached forward: seq_off[%d] (%d) < seq_off[%d] (%d)", s + 1, seq_off[s + 1], s, seq_off[s]);
+        if (!in_range(c, sl)) return gr_errorf("cached forward: slots[%d] = %d outside [0, %d)", s, sl, c->n_slots);
+        if (c->mark[sl] == c->mark_gen) return gr_errorf("cached forward: slot %d appears twice in the batch", sl);
+        c->mark[sl] = c->mark_gen;
+        if (c->len[sl] - c->base[sl] + nq > c->max_T)
+            return gr_errorf("cached forward: slot %d is full (%d own rows + %d new > max_T %d of the cache)", sl,
+                             c->len[sl] - c->base[sl], nq, c->max_T);
+        if (cfg->pos != GR_POS_NONE && c->len[sl] + nq > cfg->max_T)
+            return gr_errorf("cached forward: slot %d: positions up to %d reach the model's max_T (%d)", sl,
+                             c->len[sl] + nq - 1, cfg->max_T);
+        int L = c->len[sl] + nq;
+        if (nq > 0 && L > maxL) maxL = L;
+        if (nq > maxq) maxq = nq;
+        work += (double)nq * L * m->C * 4.0;
+    }
+    if (N == 0) return GR_OK;
+    int nthr = gr_threads_get();
+    int bq = maxq < KV_BQ ? maxq : KV_BQ;
+    if (ensure_ws(c, m, N, (size_t)nthr * (size_t)bq * (size_t)maxL) != GR_OK) return GR_ERR;
+    if (m->lora && tfm_lora_reserve(m, N) != GR_OK) return GR_ERR;
+
+    const int C = m->C, QKV = m->QKV, NH = m->NH, KVH = m->KVH, HS = m->HS, kvd = c->kvd;
+    const int grp = NH / KVH;
+    const int64_t NC = (int64_t)N * C;
+    for (int s = 0; s < n_seq; s++)
+        for (int i = seq_off[s]; i < seq_off[s + 1]; i++) c->pos[i] = c->len[slots[s]] + (i - seq_off[s]);
+    if (cfg->pos == GR_POS_LEARNED) gr_pos_embd_forward(c->res, x, m->pos_embd, c->pos, N, C);
+    else memcpy(c->res, x, sizeof(float) * (size_t)NC);
+    const float scale = 1.0f / sqrtf((float)HS);
+    const int units = n_seq * NH;
+    const int nt_att = gr_ops_threads(work);
+    for (int l = 0; l < cfg->n_layer; l++) {
+        const tfm_layer *p = &m->lp[l];
+        norm_fwd(m, c->ln, c->res, p->attn_norm_w, p->attn_norm_b, N);
+        linear_fwd(c->qkv, c->ln, p->wqkv, p->bqkv, N, C, QKV);
+        if (m->lora) tfm_lora_forward(m, l, TFM_SITE_QKV, c->ln, c->qkv, N, 0);
+        if (cfg->pos == GR_POS_ROPE) {
+            gr_rope_forward(c->qkv, QKV, c->pos, m->rope_cs, N, NH, HS);
+            gr_rope_forward(c->qkv + C, QKV, c->pos, m->rope_cs, N, KVH, HS);
+        }
+        /* append the new K, V rows to their slots */
+        for (int s = 0; s < n_seq; s++) {
+            int sl = slots[s], r0 = c->len[sl] - c->base[sl];
+            for (int i = seq_off[s]; i < seq_off[s + 1]; i++) {
+                const float *row = c->qkv + (size_t)i * QKV + C;
+                float *kt = kv_slot(c, c->k, l, sl) + (r0 + i - seq_off[s]);
+                float *vt = kv_slot(c, c->v, l, sl) + (r0 + i - seq_off[s]);
+                for (int d = 0; d < kvd; d++) {
+                    kt[(size_t)d * c->max_T] = row[d];
+                    vt[(size_t)d * c->max_T] = row[kvd + d];
+                }
+            }
+        }
+#pragma omp parallel for num_threads(nt_att) schedule(dynamic, 1)
+        for (int u = 0; u < units; u++) {
+            int s = u / NH, h = u % NH, g = h / grp;
+            int off = seq_off[s], nq = seq_off[s + 1] - off;
+            if (nq <= 0) continue;
+            int sl = slots[s], base = c->base[sl], rt = c->root[sl];
+            const size_t go = (size_t)g * HS * c->max_T;
+            const float *kp = rt >= 0 ? kv_slot(c, c->k, l, rt) + go : NULL;
+            const float *vp = rt >= 0 ? kv_slot(c, c->v, l, rt) + go : NULL;
+            float *S = c->scr + (size_t)omp_get_thread_num() * bq * maxL;
+            attend(c->atty + (size_t)off * C + (size_t)h * HS, C, c->qkv + (size_t)off * QKV + (size_t)h * HS, QKV,
+                   kp, vp, kv_slot(c, c->k, l, sl) + go, kv_slot(c, c->v, l, sl) + go, c->max_T, base, c->len[sl], nq, HS, scale, S);
+        }
+        linear_fwd(c->branch, c->atty, p->wo, p->bo, N, C, C);
+        if (m->lora) tfm_lora_forward(m, l, TFM_SITE_O, c->atty, c->branch, N, 0);
+        gr_residual_forward(c->res, c->res, c->branch, NC);
+        norm_fwd(m, c->ln, c->res, p->ffn_norm_w, p->ffn_norm_b, N);
+        linear_fwd(c->fch, c->ln, p->wup, p->bup, N, C, m->FW);
+        if (m->lora) tfm_lora_forward(m, l, TFM_SITE_UP, c->ln, c->fch, N, 0);
+        if (cfg->act == GR_ACT_SWIGLU) gr_swiglu_forward(c->fact, c->fch, N, m->F);
+        else if (cfg->act == GR_ACT_RELU) gr_relu_forward(c->fact, c->fch, (int64_t)N * m->F);
+        else gr_gelu_forward(c->fact, c->fch, (int64_t)N * m->F);
+        linear_fwd(c->branch, c->fact, p->wdown, p->bdown, N, m->F, C);
+        if (m->lora) tfm_lora_forward(m, l, TFM_SITE_DOWN, c->fact, c->branch, N, 0);
+        gr_residual_forward(c->res, c->res, c->branch, NC);
+    }
+    if (cfg->final_norm) norm_fwd(m, out, c->res, m->out_norm_w, m->out_norm_b, N);
+    else memcpy(out, c->res, sizeof(float) * (size_t)NC);
+    for (int s = 0; s < n_seq; s++) c->len[slots[s]] += seq_off[s + 1] - seq_off[s];
+    return GR_OK;
+}
