@@ -1,6 +1,8 @@
 /* gr_gemm against a double-precision triple loop: all four transpose
  * combinations, odd shapes (edges of the 6x16 tile, K across the KC block),
- * padded leading dimensions, alpha/beta, every backend and 1-3 threads. */
+ * padded leading dimensions, alpha/beta, every backend and 1-3 threads; the
+ * same with the generic (no AVX2/FMA) path forced; the bf16-weight GEMM
+ * against the fp32 one on bf16-rounded inputs; bf16 rounding. */
 #include "gr_test.h"
 #include "genrec/common.h"
 #include "genrec/gemm.h"
@@ -9,6 +11,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 static void fill(float *x, size_t n, gr_rng *r)
 {
@@ -16,8 +19,8 @@ static void fill(float *x, size_t n, gr_rng *r)
 }
 
 /* max |C - ref| / (max |ref| + tiny) after running backend be. */
-static double check_case(gr_gemm_backend be, int nt, int ta, int tb, int M, int N, int K,
-                         float alpha, float beta, int pad, gr_rng *r)
+static double check_case_ex(gr_gemm_backend be, int bf16, int nt, int ta, int tb, int M, int N,
+                            int K, float alpha, float beta, int pad, gr_rng *r)
 {
     int lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
     size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? N : K) * ldb,
@@ -28,6 +31,12 @@ static double check_case(gr_gemm_backend be, int nt, int ta, int tb, int M, int 
     fill(A, na, r);
     fill(B, nb, r);
     fill(C, nc, r);
+    uint16_t *B16 = NULL;
+    if (bf16) { /* B rounded to bf16; the reference uses the rounded values */
+        B16 = malloc(sizeof(uint16_t) * (nb + 1));
+        gr_f32_to_bf16_n(B, B16, nb);
+        gr_bf16_to_f32_n(B16, B, nb);
+    }
     if (beta == 0.0f) /* C must not be read when beta == 0 */
         for (int i = 0; i < M; i++)
             for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = NAN;
@@ -46,7 +55,24 @@ static double check_case(gr_gemm_backend be, int nt, int ta, int tb, int M, int 
     float sentinel = 12345.0f;
     for (int i = 0; i < M; i++)
         for (int j = N; j < ldc; j++) C[(size_t)i * ldc + j] = sentinel;
-    gr_gemm_ex(be, nt, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (bf16) {
+        /* the same kernel on the widened values gives the same bits */
+        float *C2 = malloc(sizeof(float) * (nc + 1));
+        memcpy(C2, C, sizeof(float) * nc);
+        gr_gemm_bf16_ex(be, nt, ta, tb, M, N, K, alpha, A, lda, B16, ldb, beta, C, ldc);
+        gr_gemm_backend same = be == GR_GEMM_BLAS || be == GR_GEMM_BLAS_THREADED ? GR_GEMM_AUTO : be;
+        gr_gemm_ex(same == GR_GEMM_AUTO ? GR_GEMM_AVX2 : same, nt, ta, tb, M, N, K, alpha, A, lda, B,
+                   ldb, beta, C2, ldc);
+        int same_bits = memcmp(C, C2, sizeof(float) * nc) == 0;
+        free(C2);
+        free(B16);
+        if (!same_bits) {
+            free(A); free(B); free(C); free(ref);
+            return INFINITY;
+        }
+    } else {
+        gr_gemm_ex(be, nt, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    }
     double maxref = 1e-30, maxdiff = 0;
     int pad_ok = 1;
     for (int i = 0; i < M; i++) {
@@ -62,6 +88,12 @@ static double check_case(gr_gemm_backend be, int nt, int ta, int tb, int M, int 
     return maxdiff / maxref;
 }
 
+static double check_case(gr_gemm_backend be, int nt, int ta, int tb, int M, int N, int K,
+                         float alpha, float beta, int pad, gr_rng *r)
+{
+    return check_case_ex(be, 0, nt, ta, tb, M, N, K, alpha, beta, pad, r);
+}
+
 static void test_shapes_all_backends(void)
 {
     gr_rng r;
@@ -69,11 +101,12 @@ static void test_shapes_all_backends(void)
     const int shapes[][3] = {
         {1, 1, 1}, {5, 7, 3}, {6, 16, 8}, {7, 17, 9}, {13, 33, 300}, {64, 64, 64},
         {37, 5, 257}, {3, 41, 11}, {150, 20, 20}, {20, 150, 520}, {97, 200, 31},
+        {13, 2071, 37}, {301, 23, 530},
     };
     const float ab[][2] = {{1.0f, 0.0f}, {0.5f, 1.0f}, {-2.0f, 0.25f}};
-    gr_gemm_backend bes[] = {GR_GEMM_AUTO, GR_GEMM_AVX2, GR_GEMM_BLAS, GR_GEMM_NAIVE};
+    gr_gemm_backend bes[] = {GR_GEMM_AUTO, GR_GEMM_AVX2, GR_GEMM_BLAS, GR_GEMM_NAIVE, GR_GEMM_GENERIC};
     int nshape = (int)(sizeof shapes / sizeof shapes[0]);
-    for (int b = 0; b < 4; b++)
+    for (int b = 0; b < 5; b++)
         for (int s = 0; s < nshape; s++)
             for (int t = 0; t < 4; t++) {
                 int ta = t & 1, tb = t >> 1;
@@ -208,6 +241,152 @@ static void test_degenerate(void)
     CHECK(gr_gemm_backend_name(GR_GEMM_AUTO)[0] != '\0');
 }
 
+
+static uint32_t f32_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+static float bits_f32(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* fp32 -> bf16 rounds to nearest, ties to even; bf16 -> fp32 is exact. */
+static void test_bf16_rounding(void)
+{
+    CHECK(gr_f32_to_bf16(1.0f) == 0x3f80);
+    CHECK(gr_f32_to_bf16(-2.0f) == 0xc000);
+    CHECK(gr_f32_to_bf16(0.0f) == 0x0000);
+    CHECK(gr_f32_to_bf16(-0.0f) == 0x8000);
+    CHECK(gr_f32_to_bf16(bits_f32(0x3f808000u)) == 0x3f80); /* tie, even below */
+    CHECK(gr_f32_to_bf16(bits_f32(0x3f818000u)) == 0x3f82); /* tie, even above */
+    CHECK(gr_f32_to_bf16(bits_f32(0x3f808001u)) == 0x3f81); /* above the tie */
+    CHECK(gr_f32_to_bf16(bits_f32(0x3f807fffu)) == 0x3f80); /* below the tie */
+    CHECK(gr_f32_to_bf16(bits_f32(0xbf818000u)) == 0xbf82); /* negative tie */
+    CHECK(gr_f32_to_bf16(bits_f32(0x7f7fffffu)) == 0x7f80); /* FLT_MAX -> inf */
+    CHECK(gr_f32_to_bf16(INFINITY) == 0x7f80);
+    CHECK(gr_f32_to_bf16(-INFINITY) == 0xff80);
+    CHECK(gr_f32_to_bf16(bits_f32(0x00008000u)) == 0x0000); /* subnormal tie -> even 0 */
+    CHECK(gr_f32_to_bf16(bits_f32(0x00018000u)) == 0x0002);
+    uint16_t hn = gr_f32_to_bf16(NAN);
+    CHECK((hn & 0x7f80) == 0x7f80 && (hn & 0x007f) != 0);
+    /* a NaN whose payload sits only in the low 16 bits stays a NaN */
+    uint16_t hl = gr_f32_to_bf16(bits_f32(0x7f800001u));
+    CHECK((hl & 0x7f80) == 0x7f80 && (hl & 0x007f) != 0);
+    CHECK(gr_bf16_to_f32(0x3f80) == 1.0f);
+    CHECK(f32_bits(gr_bf16_to_f32(0xc049)) == 0xc0490000u);
+    /* every non-NaN bf16 value survives the round trip */
+    int bad = 0;
+    for (uint32_t h = 0; h < 65536; h++) {
+        float f = gr_bf16_to_f32((uint16_t)h);
+        if (isnan(f)) continue;
+        bad += gr_f32_to_bf16(f) != h;
+    }
+    CHECK(bad == 0);
+    /* against nearest-value rounding on random inputs: the result is one of
+     * the two neighbours and the closer one */
+    gr_rng r;
+    gr_rng_seed(&r, 7);
+    int wrong = 0;
+    for (int i = 0; i < 100000; i++) {
+        float f = (float)((gr_rng_double(&r) * 2 - 1) * pow(2.0, (int)(gr_rng_double(&r) * 40) - 20));
+        uint32_t u = f32_bits(f);
+        float lo = bits_f32(u & 0xffff0000u), hi = bits_f32((u & 0xffff0000u) + 0x10000u);
+        float got = gr_bf16_to_f32(gr_f32_to_bf16(f));
+        double dl = fabs((double)f - lo), dh = fabs((double)f - hi);
+        float want = dl < dh ? lo : dh < dl ? hi : ((u >> 16) & 1 ? hi : lo);
+        wrong += got != want;
+    }
+    CHECK(wrong == 0);
+    /* array forms */
+    float xs[5] = {1.0f, -3.5f, 1e-3f, 65504.0f, 0.1f}, back[5];
+    uint16_t hs[5];
+    gr_f32_to_bf16_n(xs, hs, 5);
+    gr_bf16_to_f32_n(hs, back, 5);
+    for (int i = 0; i < 5; i++) {
+        CHECK(hs[i] == gr_f32_to_bf16(xs[i]));
+        CHECK(fabs(back[i] - xs[i]) <= fabs(xs[i]) * (1.0 / 256));
+    }
+}
+
+/* gr_gemm_bf16 against the double reference on bf16-rounded B, and bit for
+ * bit against the fp32 kernel on the widened B: all transposes, odd shapes,
+ * alpha/beta, backends, 1-3 threads (row and column splits). */
+static void test_bf16_gemm(void)
+{
+    gr_rng r;
+    gr_rng_seed(&r, 8);
+    const int shapes[][3] = {
+        {1, 1, 1}, {1, 2048, 512}, {4, 37, 300}, {7, 17, 9}, {13, 2071, 37}, {150, 20, 520},
+        {601, 70, 129}, {100, 700, 129},
+    };
+    const float ab[][2] = {{1.0f, 0.0f}, {0.5f, 1.0f}, {-2.0f, 0.25f}};
+    gr_gemm_backend bes[] = {GR_GEMM_AUTO, GR_GEMM_AVX2, GR_GEMM_GENERIC, GR_GEMM_BLAS};
+    int nshape = (int)(sizeof shapes / sizeof shapes[0]);
+    for (int b = 0; b < 4; b++)
+        for (int s = 0; s < nshape; s++)
+            for (int t = 0; t < 4; t++) {
+                int ta = t & 1, tb = t >> 1;
+                int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+                int ai = (s + t) % 3, pad = (s + t) % 2 ? 5 : 0, nt = 1 + (s + b + t) % 3;
+                double e = check_case_ex(bes[b], 1, nt, ta, tb, M, N, K, ab[ai][0], ab[ai][1], pad, &r);
+                if (!(e < 2e-6))
+                    gr_test_fail(__FILE__, __LINE__, "bf16 %s ta=%d tb=%d M=%d N=%d K=%d nt=%d: rel err %g",
+                                 gr_gemm_backend_name(bes[b]), ta, tb, M, N, K, nt, e);
+            }
+    /* NAIVE (reference loop) on small shapes only */
+    for (int t = 0; t < 4; t++)
+        CHECK(check_case_ex(GR_GEMM_NAIVE, 1, 1, t & 1, t >> 1, 23, 41, 67, 1.5f, 0.5f, 1, &r) < 2e-6);
+    /* K = 0 scales C by beta; the public entry point */
+    float C[4] = {1, 2, 3, 4}, A[1] = {0};
+    uint16_t B[1] = {0};
+    gr_gemm_bf16(0, 0, 2, 2, 0, 1.0f, A, 1, B, 2, 0.5f, C, 2);
+    CHECK_NEAR(C[3], 2.0, 0);
+    float A2[6] = {1, 2, 3, 4, 5, 6}, C2[4];
+    uint16_t B2[6];
+    float Bf[6] = {1, 0.5f, -1, 2, 0.25f, 3}; /* 3 x 2 */
+    gr_f32_to_bf16_n(Bf, B2, 6);
+    gr_gemm_bf16(0, 0, 2, 2, 3, 1.0f, A2, 3, B2, 2, 0.0f, C2, 2);
+    CHECK_NEAR(C2[0], 1 - 2 + 0.75, 1e-6);
+    CHECK_NEAR(C2[3], 4 * 0.5 + 5 * 2 + 6 * 3, 1e-5);
+}
+
+/* The portable path, forced as on a CPU without AVX2/FMA: the dispatch
+ * reports it, AUTO/AVX2 still give correct results (through OpenBLAS and
+ * the generic C kernel), and so do the bias, bf16 and triangular variants. */
+static void test_forced_generic(void)
+{
+    int had = gr_gemm_have_avx2();
+    gr_gemm_force_generic(1);
+    CHECK(gr_gemm_have_avx2() == 0);
+    CHECK(strcmp(gr_gemm_backend_name(GR_GEMM_AVX2), "generic") == 0);
+    gr_rng r;
+    gr_rng_seed(&r, 9);
+    const int shapes[][3] = {{5, 7, 3}, {7, 17, 9}, {37, 5, 257}, {150, 20, 520}, {601, 70, 129}};
+    for (int s = 0; s < 5; s++)
+        for (int t = 0; t < 4; t++) {
+            int ta = t & 1, tb = t >> 1, M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+            for (int b = 0; b < 2; b++) {
+                gr_gemm_backend be = b ? GR_GEMM_AVX2 : GR_GEMM_AUTO;
+                double e = check_case(be, 1 + (s + t) % 2, ta, tb, M, N, K, 0.5f, (s % 2) ? 1.0f : 0.0f, s % 2, &r);
+                double e16 = check_case_ex(be, 1, 1 + t % 2, ta, tb, M, N, K, -1.0f, 0.25f, 0, &r);
+                if (!(e < 2e-6) || !(e16 < 2e-6))
+                    gr_test_fail(__FILE__, __LINE__, "generic %d ta=%d tb=%d %dx%dx%d: rel err %g, bf16 %g",
+                                 b, ta, tb, M, N, K, e, e16);
+            }
+        }
+    test_bias();
+    test_triangular();
+    gr_gemm_force_generic(0);
+    CHECK(gr_gemm_have_avx2() == had);
+    CHECK(had == (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")));
+}
+
 int main(void)
 {
     GR_RUN(test_shapes_all_backends);
@@ -216,5 +395,8 @@ int main(void)
     GR_RUN(test_bias);
     GR_RUN(test_triangular);
     GR_RUN(test_degenerate);
+    GR_RUN(test_bf16_rounding);
+    GR_RUN(test_bf16_gemm);
+    GR_RUN(test_forced_generic);
     return gr_test_finish();
 }

@@ -11,11 +11,17 @@
  *   backward  dX (N,C) += dY (N,OC) W (OC,C) gr_gemm(0, 0, ..., beta 1)
  *             dW (OC,C) += dY^T X            gr_gemm(1, 0, ..., beta 1)
  *
- * Backends: a register-tiled AVX2/FMA micro-kernel (6x16, chosen at run time
- * with __builtin_cpu_supports) and OpenBLAS cblas_sgemm. GR_GEMM_AUTO picks
- * per shape from bench_gemm measurements: the own kernel for the skinny
- * products of transformers and scoring (any dimension < 512), OpenBLAS when
- * M, N and K are all >= 512 or when the CPU lacks AVX2/FMA.
+ * Backends: genrec's own packed GEMM (BLIS-style: op(A) and op(B) packed
+ * into per-thread aligned panels blocked for L1/L2/L3, one 6x16 AVX2/FMA
+ * micro-kernel with 12 ymm accumulators for every transposition case) and
+ * OpenBLAS cblas_sgemm. The ISA is chosen at run time with
+ * __builtin_cpu_supports: without AVX2/FMA (or when forced, see
+ * gr_gemm_force_generic) the own GEMM runs a portable C kernel over the same
+ * packing. GR_GEMM_AUTO picks from bench_gemm measurements (see
+ * docs/BENCHMARKS.md): the own AVX2 kernel for every shape when the CPU has
+ * AVX2/FMA (1.3-2.5x OpenBLAS on the skinny SASRec/scoring shapes, within
+ * the shared machine's noise of it on the large LM shapes), OpenBLAS
+ * otherwise (its own dispatch covers older x86 better than portable C).
  *
  * Thread policy (the whole library follows it): parallelism is OpenMP only.
  * OpenBLAS is switched to 1 thread on first use (its own pthread pool would
@@ -30,16 +36,29 @@
  * should call gr_gemm rather than cblas_sgemm directly. On a machine shared
  * with other busy processes, OMP_WAIT_POLICY=passive stops idle OpenMP
  * threads from spinning away their CPU share.
+ *
+ * bf16 weights: gr_gemm_bf16 takes B as bf16 (the upper 16 bits of an fp32,
+ * stored as uint16_t) with fp32 A, C and fp32 accumulation; B is widened to
+ * fp32 while it is packed (a 16-bit shift), so it runs the same kernel and
+ * reads half the weight bytes (for memory-bound decoding). The result equals
+ * gr_gemm on the fp32 values the bf16 numbers stand for. Future work: on a
+ * CPU with AVX512_BF16, a kernel on vdpbf16ps (bf16 A and B, fp32
+ * accumulation) would double the multiply rate; it is not written because no
+ * machine here has that extension to test it on.
  */
 #ifndef GENREC_GEMM_H
 #define GENREC_GEMM_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 typedef enum gr_gemm_backend {
-    GR_GEMM_AUTO = 0,   /* per shape: AVX2 kernel, or BLAS for large squares */
+    GR_GEMM_AUTO = 0,   /* per shape and CPU: own AVX2 kernel, else OpenBLAS */
     GR_GEMM_BLAS,       /* OpenBLAS cblas_sgemm, 1 BLAS thread per caller thread */
-    GR_GEMM_AVX2,       /* own kernel; falls back to BLAS without AVX2/FMA */
+    GR_GEMM_AVX2,       /* own packed kernel; the generic C one without AVX2/FMA */
     GR_GEMM_NAIVE,      /* triple loop (reference, slow) */
-    GR_GEMM_BLAS_THREADED /* OpenBLAS with its own threads (benchmarks only) */
+    GR_GEMM_BLAS_THREADED, /* OpenBLAS with its own threads (benchmarks only) */
+    GR_GEMM_GENERIC     /* own packed GEMM with the portable C kernel (tests) */
 } gr_gemm_backend;
 
 /* C = alpha*op(A)*op(B) + beta*C with gr_threads_get() threads (1 inside a
@@ -70,8 +89,37 @@ void gr_gemm_bias_ex(gr_gemm_backend be, int n_threads, int transA, int transB,
                      int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                      const float *bias, float *C, int ldc);
 
-/* 1 when the AVX2/FMA kernel can run on this CPU. */
+/* 1 when the AVX2/FMA kernel can run on this CPU (and is not forced off). */
 int gr_gemm_have_avx2(void);
+
+/* Force (on != 0) the generic path as if the CPU lacked AVX2/FMA, or go
+ * back to detection (on == 0): gr_gemm_have_avx2() then returns 0, AUTO and
+ * AVX2 behave as on such a CPU, and so do the other vector paths keyed on
+ * it (vmath). Setting GENREC_GEMM_GENERIC=1 in the environment does the same
+ * from the start. For tests and benchmarks; not meant to be flipped while
+ * other threads are inside gr_gemm. Cannot fail. */
+void gr_gemm_force_generic(int on);
+
+/* C (M, N) = alpha * op(A) (M, K) * op(B) (K, N) + beta * C with B in bf16
+ * (uint16_t, op(B) as in gr_gemm, ldb in elements), A and C fp32, fp32
+ * accumulation. Same threading, determinism and degenerate-shape rules as
+ * gr_gemm. Cannot fail. */
+void gr_gemm_bf16(int transA, int transB, int M, int N, int K, float alpha, const float *A,
+                  int lda, const uint16_t *B, int ldb, float beta, float *C, int ldc);
+/* The same with an explicit backend and thread count: AUTO and AVX2 run the
+ * own AVX2 kernel (generic C without AVX2/FMA), GENERIC the C kernel, NAIVE
+ * the triple loop; the BLAS backends have no bf16 and act as AUTO. */
+void gr_gemm_bf16_ex(gr_gemm_backend be, int n_threads, int transA, int transB, int M, int N,
+                     int K, float alpha, const float *A, int lda, const uint16_t *B, int ldb,
+                     float beta, float *C, int ldc);
+
+/* fp32 -> bf16 rounding to nearest, ties to even (NaN stays NaN, overflow
+ * rounds to infinity), and bf16 -> fp32 (exact). */
+uint16_t gr_f32_to_bf16(float f);
+float gr_bf16_to_f32(uint16_t h);
+/* The same over n elements (src and dst must not overlap). */
+void gr_f32_to_bf16_n(const float *src, uint16_t *dst, size_t n);
+void gr_bf16_to_f32_n(const uint16_t *src, float *dst, size_t n);
 
 /* Printable backend name ("avx2", "openblas", ...). */
 const char *gr_gemm_backend_name(gr_gemm_backend be);

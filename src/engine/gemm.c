@@ -2,10 +2,11 @@
  *
  * C is split into contiguous blocks of whole 6x16 tiles (rows or columns,
  * whichever divides most evenly), up to 4 per thread when that is cheap,
- * handed out dynamically; each block runs the single-threaded kernel. The
- * block boundaries depend only on the shape and thread count, and the AVX2
- * kernel's result does not depend on them at all. OpenBLAS is set to one thread
- * once, so the only threads ever running are OpenMP's.
+ * handed out dynamically; each block runs the single-threaded packed kernel
+ * (gemm_kernels.c) or OpenBLAS. The block boundaries depend only on the
+ * shape and thread count, and the own kernel's result does not depend on
+ * them at all. OpenBLAS is set to one thread once, so the only threads ever
+ * running are OpenMP's.
  */
 #include "genrec/gemm.h"
 #include "genrec/common.h"
@@ -14,35 +15,65 @@
 #include <cblas.h>
 #include <omp.h>
 #include <pthread.h>
+#include <string.h>
 
 /* Multiply-adds per thread below which another thread is not worth its
  * wake-up and barrier (~40 us of work: overhead stays under ~10%). */
 #define GEMM_PAR_MIN_WORK (1 << 20)
 /* Chunks beyond one per thread only when the operand all chunks share has
- * at most this many floats (it is re-packed or re-read per chunk). */
+ * at most this many floats (it is re-packed per chunk). */
 #define GEMM_SHARED_MAX (1 << 18)
-/* AUTO uses OpenBLAS when M, N and K are all at least this large. */
-#define GEMM_BLAS_MIN_DIM 512
 
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
 static void blas_single_thread(void) { openblas_set_num_threads(1); }
 
 int gr_gemm_have_avx2(void) { return gr_gemm_avx2_supported(); }
 
+void gr_gemm_force_generic(int on) { gr_gemm_kernels_force_generic(on); }
+
 const char *gr_gemm_backend_name(gr_gemm_backend be)
 {
     switch (be) {
     case GR_GEMM_AUTO: return gr_gemm_avx2_supported() ? "avx2" : "openblas";
     case GR_GEMM_BLAS: return "openblas-1t";
-    case GR_GEMM_AVX2: return "avx2";
+    case GR_GEMM_AVX2: return gr_gemm_avx2_supported() ? "avx2" : "generic";
     case GR_GEMM_NAIVE: return "naive";
     case GR_GEMM_BLAS_THREADED: return "openblas-mt";
+    case GR_GEMM_GENERIC: return "generic";
     }
     return "?";
 }
 
+uint16_t gr_f32_to_bf16(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) /* NaN: keep it a (quiet) NaN */
+        return (uint16_t)((u >> 16) | 0x0040u);
+    u += 0x7fffu + ((u >> 16) & 1u); /* round to nearest, ties to even */
+    return (uint16_t)(u >> 16);
+}
+
+float gr_bf16_to_f32(uint16_t h)
+{
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+void gr_f32_to_bf16_n(const float *src, uint16_t *dst, size_t n)
+{
+    for (size_t i = 0; i < n; i++) dst[i] = gr_f32_to_bf16(src[i]);
+}
+
+void gr_bf16_to_f32_n(const uint16_t *src, float *dst, size_t n)
+{
+    for (size_t i = 0; i < n; i++) dst[i] = gr_bf16_to_f32(src[i]);
+}
+
 static void gemm_naive(int transA, int transB, int M, int N, int K, float alpha,
-                       const float *A, int lda, const float *B, int ldb,
+                       const float *A, int lda, const float *B, const uint16_t *B16, int ldb,
                        float beta, float *C, int ldc, const float *bias)
 {
     for (int i = 0; i < M; i++) {
@@ -50,7 +81,8 @@ static void gemm_naive(int transA, int transB, int M, int N, int K, float alpha,
             float s = 0.0f;
             for (int k = 0; k < K; k++) {
                 float a = transA ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
-                float b = transB ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j];
+                size_t at = transB ? (size_t)j * ldb + k : (size_t)k * ldb + j;
+                float b = B16 ? gr_bf16_to_f32(B16[at]) : B[at];
                 s += a * b;
             }
             float *c = C + (size_t)i * ldc + j;
@@ -79,9 +111,35 @@ static void scale_add_bias(int M, int N, float beta, float *C, int ldc, const fl
     }
 }
 
-/* One block on the calling thread with backend be (AUTO/AVX2/BLAS/NAIVE). */
+/* The concrete backend AUTO (or AVX2 without AVX2) stands for on this CPU
+ * and shape: BLAS, AVX2, GENERIC or NAIVE (BLAS_THREADED is handled before).
+ * bf16 B never goes to BLAS. Measured (bench_gemm, see docs/BENCHMARKS.md):
+ * the packed AVX2 kernel is 1.3-2.5x OpenBLAS on the skinny shapes and
+ * within noise of it on the large ones, so AUTO takes it whenever the CPU
+ * has AVX2/FMA (its results also do not depend on the thread count);
+ * without them OpenBLAS (whose own dispatch covers older x86) is faster
+ * than the portable C kernel for fp32. */
+static gr_gemm_backend resolve_backend(gr_gemm_backend be, int bf16)
+{
+    int avx2 = gr_gemm_avx2_supported();
+    switch (be) {
+    case GR_GEMM_AUTO:
+        if (avx2) return GR_GEMM_AVX2;
+        return bf16 ? GR_GEMM_GENERIC : GR_GEMM_BLAS;
+    case GR_GEMM_AVX2: return avx2 ? GR_GEMM_AVX2 : GR_GEMM_GENERIC;
+    case GR_GEMM_BLAS:
+    case GR_GEMM_BLAS_THREADED:
+        if (bf16) return avx2 ? GR_GEMM_AVX2 : GR_GEMM_GENERIC;
+        return GR_GEMM_BLAS;
+    case GR_GEMM_NAIVE: return GR_GEMM_NAIVE;
+    case GR_GEMM_GENERIC: return GR_GEMM_GENERIC;
+    }
+    return GR_GEMM_BLAS;
+}
+
+/* One block on the calling thread with a concrete backend (see above). */
 static void gemm_block(gr_gemm_backend be, int transA, int transB, int M, int N, int K,
-                       float alpha, const float *A, int lda, const float *B, int ldb,
+                       float alpha, const float *A, int lda, const void *B, int bf16, int ldb,
                        float beta, float *C, int ldc, const float *bias)
 {
     if (M <= 0 || N <= 0) return;
@@ -90,12 +148,21 @@ static void gemm_block(gr_gemm_backend be, int transA, int transB, int M, int N,
         return;
     }
     if (be == GR_GEMM_NAIVE) {
-        gemm_naive(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias);
+        gemm_naive(transA, transB, M, N, K, alpha, A, lda, bf16 ? NULL : B,
+                   bf16 ? B : NULL, ldb, beta, C, ldc, bias);
         return;
     }
-    if ((be == GR_GEMM_AUTO || be == GR_GEMM_AVX2) && gr_gemm_avx2_supported() &&
-        gr_gemm_avx2(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias) == 0)
-        return;
+    if (be == GR_GEMM_AVX2 || be == GR_GEMM_GENERIC || bf16) {
+        gr_gemm_isa isa = be == GR_GEMM_AVX2 ? GR_ISA_AVX2 : GR_ISA_GENERIC;
+        if (gr_gemm_own(isa, GR_TRI_NONE, 0, transA, transB, M, N, K, alpha, A, lda, B, bf16,
+                        ldb, beta, C, ldc, bias) == 0)
+            return;
+        /* no memory for the packing buffers: the naive loop never fails */
+        if (bf16) {
+            gemm_naive(transA, transB, M, N, K, alpha, A, lda, NULL, B, ldb, beta, C, ldc, bias);
+            return;
+        }
+    }
     if (bias) {
         scale_add_bias(M, N, beta, C, ldc, bias);
         beta = 1.0f;
@@ -105,11 +172,11 @@ static void gemm_block(gr_gemm_backend be, int transA, int transB, int M, int N,
 
 static void gemm_run(gr_gemm_backend be, int n_threads, int transA, int transB,
                      int M, int N, int K, float alpha, const float *A, int lda,
-                     const float *B, int ldb, float beta, float *C, int ldc,
+                     const void *B, int bf16, int ldb, float beta, float *C, int ldc,
                      const float *bias)
 {
     if (M <= 0 || N <= 0) return;
-    if (be == GR_GEMM_BLAS_THREADED) { /* benchmarks: OpenBLAS's own threads */
+    if (be == GR_GEMM_BLAS_THREADED && !bf16) { /* benchmarks: OpenBLAS's own threads */
         int nt = n_threads > 0 ? n_threads : gr_threads_get();
         pthread_once(&blas_once, blas_single_thread);
         if (bias) {
@@ -122,12 +189,8 @@ static void gemm_run(gr_gemm_backend be, int n_threads, int transA, int transB,
         openblas_set_num_threads(1);
         return;
     }
-    if (be != GR_GEMM_NAIVE) pthread_once(&blas_once, blas_single_thread);
-    /* measured (bench_gemm): the own kernel wins on the skinny shapes of
-     * transformers and scoring; OpenBLAS's packed kernels are a little
-     * faster once every dimension is large */
-    if (be == GR_GEMM_AUTO && M >= GEMM_BLAS_MIN_DIM && N >= GEMM_BLAS_MIN_DIM && K >= GEMM_BLAS_MIN_DIM)
-        be = GR_GEMM_BLAS;
+    be = resolve_backend(be, bf16);
+    if (be == GR_GEMM_BLAS) pthread_once(&blas_once, blas_single_thread);
     int nt = n_threads > 0 ? n_threads : gr_threads_get();
     if (omp_in_parallel()) nt = 1;
     double work = (double)M * N * (K > 0 ? K : 1);
@@ -143,12 +206,12 @@ static void gemm_run(gr_gemm_backend be, int n_threads, int transA, int transB,
     int dim = split_m ? M : N, gran = split_m ? 6 : 16, tiles = split_m ? tm : tn;
     if (nt > tiles) nt = tiles;
     if (nt <= 1) {
-        gemm_block(be, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias);
+        gemm_block(be, transA, transB, M, N, K, alpha, A, lda, B, bf16, ldb, beta, C, ldc, bias);
         return;
     }
     /* more chunks than threads, handed out dynamically, so a descheduled
      * thread does not stall the product; only when the operand every chunk
-     * re-reads (B for a row split, A for a column split) is small */
+     * re-packs (B for a row split, A for a column split) is small */
     int nchunk = nt;
     double shared = split_m ? (double)N * K : (double)M * K;
     if (shared <= GEMM_SHARED_MAX) {
@@ -158,16 +221,18 @@ static void gemm_run(gr_gemm_backend be, int n_threads, int transA, int transB,
     }
     int chunk = ((tiles + nchunk - 1) / nchunk) * gran;
     nchunk = (dim + chunk - 1) / chunk;
+    size_t esz = bf16 ? sizeof(uint16_t) : sizeof(float);
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
     for (int t = 0; t < nchunk; t++) {
         int lo = t * chunk, hi = lo + chunk < dim ? lo + chunk : dim;
         if (split_m) {
             const float *At = transA ? A + lo : A + (size_t)lo * lda;
-            gemm_block(be, transA, transB, hi - lo, N, K, alpha, At, lda, B, ldb, beta,
+            gemm_block(be, transA, transB, hi - lo, N, K, alpha, At, lda, B, bf16, ldb, beta,
                        C + (size_t)lo * ldc, ldc, bias);
         } else {
-            const float *Bt = transB ? B + (size_t)lo * ldb : B + lo;
-            gemm_block(be, transA, transB, M, hi - lo, K, alpha, A, lda, Bt, ldb, beta,
+            size_t boff = transB ? (size_t)lo * ldb : (size_t)lo;
+            const void *Bt = (const char *)B + boff * esz;
+            gemm_block(be, transA, transB, M, hi - lo, K, alpha, A, lda, Bt, bf16, ldb, beta,
                        C + lo, ldc, bias ? bias + lo : NULL);
         }
     }
@@ -177,34 +242,47 @@ void gr_gemm_ex(gr_gemm_backend be, int n_threads, int transA, int transB,
                 int M, int N, int K, float alpha, const float *A, int lda,
                 const float *B, int ldb, float beta, float *C, int ldc)
 {
-    gemm_run(be, n_threads, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL);
+    gemm_run(be, n_threads, transA, transB, M, N, K, alpha, A, lda, B, 0, ldb, beta, C, ldc, NULL);
 }
 
 void gr_gemm(int transA, int transB, int M, int N, int K, float alpha,
              const float *A, int lda, const float *B, int ldb,
              float beta, float *C, int ldc)
 {
-    gemm_run(GR_GEMM_AUTO, 0, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL);
+    gemm_run(GR_GEMM_AUTO, 0, transA, transB, M, N, K, alpha, A, lda, B, 0, ldb, beta, C, ldc, NULL);
 }
 
 void gr_gemm_serial(int transA, int transB, int M, int N, int K, float alpha,
                     const float *A, int lda, const float *B, int ldb,
                     float beta, float *C, int ldc)
 {
-    gemm_run(GR_GEMM_AUTO, 1, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL);
+    gemm_run(GR_GEMM_AUTO, 1, transA, transB, M, N, K, alpha, A, lda, B, 0, ldb, beta, C, ldc, NULL);
 }
 
 void gr_gemm_bias_ex(gr_gemm_backend be, int n_threads, int transA, int transB,
                      int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                      const float *bias, float *C, int ldc)
 {
-    gemm_run(be, n_threads, transA, transB, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc, bias);
+    gemm_run(be, n_threads, transA, transB, M, N, K, 1.0f, A, lda, B, 0, ldb, 0.0f, C, ldc, bias);
 }
 
 void gr_gemm_bias(int transA, int transB, int M, int N, int K, const float *A, int lda,
                   const float *B, int ldb, const float *bias, float *C, int ldc)
 {
-    gemm_run(GR_GEMM_AUTO, 0, transA, transB, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc, bias);
+    gemm_run(GR_GEMM_AUTO, 0, transA, transB, M, N, K, 1.0f, A, lda, B, 0, ldb, 0.0f, C, ldc, bias);
+}
+
+void gr_gemm_bf16_ex(gr_gemm_backend be, int n_threads, int transA, int transB, int M, int N,
+                     int K, float alpha, const float *A, int lda, const uint16_t *B, int ldb,
+                     float beta, float *C, int ldc)
+{
+    gemm_run(be, n_threads, transA, transB, M, N, K, alpha, A, lda, B, 1, ldb, beta, C, ldc, NULL);
+}
+
+void gr_gemm_bf16(int transA, int transB, int M, int N, int K, float alpha, const float *A,
+                  int lda, const uint16_t *B, int ldb, float beta, float *C, int ldc)
+{
+    gemm_run(GR_GEMM_AUTO, 0, transA, transB, M, N, K, alpha, A, lda, B, 1, ldb, beta, C, ldc, NULL);
 }
 
 void gr_gemm_tri_serial(int tri, int off, int transA, int transB, int M, int N, int K,
@@ -212,9 +290,9 @@ void gr_gemm_tri_serial(int tri, int off, int transA, int transB, int M, int N, 
                         float beta, float *C, int ldc)
 {
     if (M <= 0 || N <= 0) return;
-    if (K > 0 && gr_gemm_avx2_supported() &&
-        gr_gemm_avx2_tri(tri, off, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C,
-                         ldc, NULL) == 0)
+    gr_gemm_isa isa = gr_gemm_avx2_supported() ? GR_ISA_AVX2 : GR_ISA_GENERIC;
+    if (K > 0 && gr_gemm_own(isa, tri, off, transA, transB, M, N, K, alpha, A, lda, B, 0, ldb,
+                             beta, C, ldc, NULL) == 0)
         return;
     gr_gemm_serial(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }

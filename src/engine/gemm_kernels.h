@@ -1,17 +1,23 @@
-/* Internal: the packed AVX2/FMA GEMM (gemm_kernels.c), called by gemm.c. */
+/* Internal: genrec's own packed GEMM (gemm_kernels.c), called by gemm.c. */
 #ifndef GENREC_ENGINE_GEMM_KERNELS_H
 #define GENREC_ENGINE_GEMM_KERNELS_H
 
-/* 1 when this CPU has AVX2 and FMA (checked once). */
+#include <stdint.h>
+
+/* 1 when this CPU has AVX2 and FMA (checked once with
+ * __builtin_cpu_supports) and the generic path is not forced
+ * (gr_gemm_force_generic(), or GENREC_GEMM_GENERIC=1 in the environment).
+ * vmath.c uses the same switch for its vector paths. */
 int gr_gemm_avx2_supported(void);
 
-/* Single-threaded C = alpha*op(A)*op(B) + beta*C (+ bias[j] on every row
- * when bias != NULL), same contract as gr_gemm. Uses per-thread packing
- * buffers; returns -1 (nothing written) if they cannot be allocated, so the
- * caller can fall back to BLAS. M, N, K > 0. */
-int gr_gemm_avx2(int transA, int transB, int M, int N, int K, float alpha,
-                 const float *A, int lda, const float *B, int ldb,
-                 float beta, float *C, int ldc, const float *bias);
+/* Force (on != 0) or stop forcing the generic path; see gr_gemm_force_generic. */
+void gr_gemm_kernels_force_generic(int on);
+
+/* Which implementation of the packed GEMM to run. */
+typedef enum gr_gemm_isa {
+    GR_ISA_GENERIC = 0, /* portable C (whatever the compiler makes of it) */
+    GR_ISA_AVX2         /* 6x16 AVX2/FMA micro-kernel; caller checks support */
+} gr_gemm_isa;
 
 /* Triangular structure the attention products can exploit (i = row of C,
  * j = column of C, k = inner index, all relative to this call, off = offset
@@ -24,14 +30,30 @@ int gr_gemm_avx2(int transA, int transB, int M, int N, int K, float alpha,
  * within a tile). */
 enum { GR_TRI_NONE = 0, GR_TRI_C_LOWER, GR_TRI_A_LOWER, GR_TRI_A_UPPER };
 
-/* gr_gemm_avx2 with a triangular structure (see above); same contract. */
+/* Single-threaded C = alpha*op(A)*op(B) + beta*C (+ bias[j] on every row
+ * when bias != NULL), same contract as gr_gemm, with the triangular structure
+ * tri (GR_TRI_NONE for a plain product). B is fp32 (b_bf16 == 0, B is a
+ * const float *) or bf16 (b_bf16 != 0, B is a const uint16_t *), converted
+ * to fp32 while packing. Uses per-thread packing buffers; returns -1
+ * (nothing written) if they cannot be allocated, else 0. M, N, K > 0.
+ * The summation order of every C element depends only on K (blocks of 256,
+ * in order), never on M, N or the tile the element sits in, so results do
+ * not depend on how C is split. */
+int gr_gemm_own(gr_gemm_isa isa, int tri, int off, int transA, int transB, int M, int N,
+                int K, float alpha, const float *A, int lda, const void *B, int b_bf16,
+                int ldb, float beta, float *C, int ldc, const float *bias);
+
+/* gr_gemm_own with the AVX2 ISA, fp32 B (kept for older callers). */
+int gr_gemm_avx2(int transA, int transB, int M, int N, int K, float alpha,
+                 const float *A, int lda, const float *B, int ldb,
+                 float beta, float *C, int ldc, const float *bias);
 int gr_gemm_avx2_tri(int tri, int off, int transA, int transB, int M, int N, int K,
                      float alpha, const float *A, int lda, const float *B, int ldb,
                      float beta, float *C, int ldc, const float *bias);
 
 /* Single-threaded triangular GEMM for attention: the AVX2 kernel when
- * available, else a full product through gr_gemm_serial (same result on the
- * entries the structure defines). Implemented in gemm.c. */
+ * available, else the generic packed kernel (same structure exploited).
+ * Implemented in gemm.c. */
 void gr_gemm_tri_serial(int tri, int off, int transA, int transB, int M, int N, int K,
                         float alpha, const float *A, int lda, const float *B, int ldb,
                         float beta, float *C, int ldc);
