@@ -7,6 +7,7 @@
  * the base model with merged weights W' = W + s B A, so torch's dL/dW' gives
  * dL/dW = dL/dW', dB = s dL/dW' A^T and dA = s B^T dL/dW'). */
 #include "gr_test.h"
+#include "tfm_testutil.h"
 #include "genrec/common.h"
 #include "genrec/decode.h"
 #include "genrec/gguf.h"
@@ -17,27 +18,6 @@
 
 #include <math.h>
 #include <stdlib.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#define PY "/usr/bin/python3"
-
-static gr_tfm_config cfg_gpt2(void)
-{
-    gr_tfm_config c = {.n_layer = 2, .d_model = 16, .n_head = 4, .n_kv_head = 4, .d_ff = 40,
-                       .max_T = 12, .norm = GR_NORM_LAYER, .act = GR_ACT_GELU_TANH,
-                       .pos = GR_POS_LEARNED, .bias = 1, .final_norm = 1, .norm_eps = 1e-5f};
-    return c;
-}
-
-static gr_tfm_config cfg_llama(void)
-{
-    gr_tfm_config c = {.n_layer = 2, .d_model = 16, .n_head = 4, .n_kv_head = 2, .d_ff = 24,
-                       .max_T = 12, .norm = GR_NORM_RMS, .act = GR_ACT_SWIGLU,
-                       .pos = GR_POS_ROPE, .bias = 0, .final_norm = 1, .norm_eps = 1e-5f,
-                       .rope_theta = 10000.0f};
-    return c;
-}
 
 static gr_tfm_config cfg_sasrec(void)
 {
@@ -45,27 +25,6 @@ static gr_tfm_config cfg_sasrec(void)
                        .norm = GR_NORM_LAYER, .act = GR_ACT_RELU, .pos = GR_POS_LEARNED,
                        .bias = 1, .final_norm = 1, .norm_eps = 1e-8f, .dropout = 0.2f};
     return c;
-}
-
-static int64_t numel(const gr_tfm_param_view *v) { return v->ndim == 1 ? v->shape[0] : v->shape[0] * v->shape[1]; }
-
-/* A model with large random parameters (init's 0.02 makes gradients tiny). */
-static gr_tfm *make_model(const gr_tfm_config *c, uint64_t seed)
-{
-    gr_tfm *m = gr_tfm_init(c, seed);
-    if (!m) return NULL;
-    const gr_tfm_param_view *v;
-    int nv = gr_tfm_param_views(m, &v);
-    gr_rng r;
-    gr_rng_seed(&r, seed + 1);
-    float *p = gr_tfm_params(m);
-    for (int i = 0; i < nv; i++) {
-        int is_norm = strstr(v[i].name, "norm.weight") != NULL;
-        double sd = v[i].ndim == 2 ? 1.0 / sqrt((double)v[i].shape[1]) : 0.2;
-        for (int64_t j = 0; j < numel(&v[i]); j++)
-            p[v[i].offset + j] = (float)((is_norm ? 1.0 : 0.0) + sd * gr_rng_normal(&r));
-    }
-    return m;
 }
 
 /* Overwrite every adapter tensor (B too) with random values of size ~1/sqrt(in). */
@@ -79,47 +38,6 @@ static void randomize_lora(gr_lora *l, uint64_t seed)
     for (int i = 0; i < nv; i++)
         for (int64_t j = 0; j < numel(&v[i]); j++)
             p[v[i].offset + j] = (float)(0.5 / sqrt((double)v[i].shape[1]) * gr_rng_normal(&r));
-}
-
-typedef struct batch {
-    int N, n_seq, C;
-    int32_t seq_off[8], *pos;
-    float *x, *R;
-} batch;
-
-static void make_batch(batch *b, const int *lens, int n_seq, int C, int max_T, int right_align,
-                       uint64_t seed)
-{
-    b->n_seq = n_seq;
-    b->C = C;
-    b->seq_off[0] = 0;
-    for (int s = 0; s < n_seq; s++) b->seq_off[s + 1] = b->seq_off[s] + lens[s];
-    b->N = b->seq_off[n_seq];
-    b->pos = malloc(sizeof(int32_t) * (size_t)(b->N + 1));
-    b->x = malloc(sizeof(float) * (size_t)(b->N * C + 1));
-    b->R = malloc(sizeof(float) * (size_t)(b->N * C + 1));
-    for (int s = 0; s < n_seq; s++)
-        for (int t = 0; t < lens[s]; t++)
-            b->pos[b->seq_off[s] + t] = right_align ? max_T - lens[s] + t : t;
-    gr_rng r;
-    gr_rng_seed(&r, seed);
-    for (int i = 0; i < b->N * C; i++) {
-        b->x[i] = (float)gr_rng_normal(&r);
-        b->R[i] = (float)(gr_rng_double(&r) * 2 - 1);
-    }
-}
-
-static void free_batch(batch *b) { free(b->pos); free(b->x); free(b->R); }
-
-/* L = sum(out * R); the forward reseeds its rng, so dropout masks repeat. */
-static double loss(gr_tfm *m, const batch *b, float *out)
-{
-    gr_rng r;
-    gr_rng_seed(&r, 77);
-    if (gr_tfm_forward(m, b->x, b->pos, b->seq_off, b->n_seq, b->N, out, 1, &r) != GR_OK) return NAN;
-    double L = 0;
-    for (int i = 0; i < b->N * b->C; i++) L += (double)out[i] * b->R[i];
-    return L;
 }
 
 static const gr_lora_config lcfg_all = {.rank = 2, .alpha = 5.0f, .targets = GR_LORA_ALL, .seed = 3};
@@ -694,52 +612,8 @@ static void test_lm_frozen(void)
 
 /* ---- PyTorch reference --------------------------------------------------------------- */
 
-static int run_reference(const char *cmd)
-{
-    if (access(PY, X_OK) != 0) return 77;
-    int rc = system(cmd);
-    if (rc == -1 || !WIFEXITED(rc)) return 1;
-    return WEXITSTATUS(rc);
-}
-
-static void wr(FILE *f, const void *p, size_t n) { if (n) fwrite(p, 1, n, f); }
-
-/* The GRTFREF1 case of tests/ref/transformer_ref.py (see there). */
-static int write_case(const char *path, gr_tfm *m, const batch *b)
-{
-    const gr_tfm_config *c = gr_tfm_get_config(m);
-    FILE *f = fopen(path, "wb");
-    if (!f) return -1;
-    const gr_tfm_param_view *v;
-    int nv = gr_tfm_param_views(m, &v);
-    int32_t hdr[12] = {c->n_layer, c->d_model, c->n_head, c->n_kv_head, c->d_ff, c->max_T,
-                       (int32_t)c->norm, (int32_t)c->act, (int32_t)c->pos, c->bias, c->final_norm, nv};
-    float fl[2] = {c->norm_eps, c->rope_theta};
-    int32_t nn[2] = {b->N, b->n_seq};
-    int64_t np = gr_tfm_n_params(m);
-    wr(f, "GRTFREF1", 8); wr(f, hdr, sizeof hdr); wr(f, fl, sizeof fl); wr(f, nn, sizeof nn);
-    wr(f, &np, 8);
-    for (int i = 0; i < nv; i++) {
-        int32_t len = (int32_t)strlen(v[i].name), nd = v[i].ndim;
-        wr(f, &len, 4); wr(f, v[i].name, (size_t)len); wr(f, &v[i].offset, 8);
-        wr(f, &nd, 4); wr(f, v[i].shape, 16);
-    }
-    wr(f, gr_tfm_params(m), sizeof(float) * (size_t)np);
-    wr(f, b->x, sizeof(float) * (size_t)b->N * b->C);
-    wr(f, b->pos, sizeof(int32_t) * (size_t)b->N);
-    wr(f, b->seq_off, sizeof(int32_t) * (size_t)(b->n_seq + 1));
-    wr(f, b->R, sizeof(float) * (size_t)b->N * b->C);
-    return fclose(f);
-}
-
+/* rel_err (tfm_testutil.h) against a float64 reference. */
 static double rel_err_d(const float *a, const double *ref, int64_t n)
-{
-    double mr = 1e-2, md = 0;
-    for (int64_t i = 0; i < n; i++) { mr = fmax(mr, fabs(ref[i])); md = fmax(md, fabs((double)a[i] - ref[i])); }
-    return md / mr;
-}
-
-static double rel_err(const float *a, const float *ref, int64_t n)
 {
     double mr = 1e-2, md = 0;
     for (int64_t i = 0; i < n; i++) { mr = fmax(mr, fabs(ref[i])); md = fmax(md, fabs((double)a[i] - ref[i])); }
@@ -748,14 +622,11 @@ static double rel_err(const float *a, const float *ref, int64_t n)
 
 static void test_torch_reference(void)
 {
-    const char *src = getenv("GENREC_SOURCE");
-    if (!src) src = ".";
     gr_tfm_config cfgs[2] = {cfg_gpt2(), cfg_llama()};
     const char *names[2] = {"gpt2", "llama"};
     gr_tfm *ms[2];
     batch bs[2];
-    char in[2][512], outp[2][512], cmd[4096];
-    int n = snprintf(cmd, sizeof cmd, PY " %s/tests/ref/transformer_ref.py", src);
+    char in[2][512], outp[2][512];
     int lens[4] = {5, 1, 7, 3};
     for (int i = 0; i < 2; i++) {
         ms[i] = make_model(&cfgs[i], 40 + i);
@@ -771,15 +642,11 @@ static void test_torch_reference(void)
         REQUIRE(lm);
         memcpy(gr_lora_params(lm), gr_lora_params(l), sizeof(float) * (size_t)gr_lora_n_params(l));
         gr_lora_merge(mm);
-        snprintf(in[i], sizeof in[i], "%s/lora_%s.in", gr_test_tmpdir(), names[i]);
-        snprintf(outp[i], sizeof outp[i], "%s/lora_%s.out", gr_test_tmpdir(), names[i]);
-        REQUIRE(write_case(in[i], mm, &bs[i]) == 0);
+        REQUIRE(write_case_files(in[i], outp[i], "lora_", names[i], mm, &bs[i]) == 0);
         gr_tfm_free(mm);
-        n += snprintf(cmd + n, sizeof cmd - (size_t)n, " %s %s", in[i], outp[i]);
     }
-    int rc = run_reference(cmd);
+    int rc = run_reference(2, in, outp);
     if (rc == 77) {
-        gr_test_skip(PY " with numpy and torch not available: PyTorch comparison skipped");
         for (int i = 0; i < 2; i++) { free_batch(&bs[i]); gr_tfm_free(ms[i]); }
         return;
     }
@@ -788,28 +655,11 @@ static void test_torch_reference(void)
         gr_tfm *m = ms[i];
         gr_lora *l = gr_tfm_lora(m);
         batch *b = &bs[i];
-        int64_t nc = (int64_t)b->N * b->C, np = gr_tfm_n_params(m);
-        float *ref = malloc(sizeof(float) * (size_t)(2 * nc + np));
-        FILE *f = fopen(outp[i], "rb");
-        REQUIRE(f);
-        size_t got = fread(ref, sizeof(float), (size_t)(2 * nc + np), f);
-        fclose(f);
-        REQUIRE(got == (size_t)(2 * nc + np));
-        float *out = malloc(sizeof(float) * (size_t)nc), *dx = malloc(sizeof(float) * (size_t)nc);
-        gr_tfm_zero_grad(m);
-        REQUIRE(gr_tfm_forward(m, b->x, b->pos, b->seq_off, b->n_seq, b->N, out, 1, NULL) == GR_OK);
-        REQUIRE(gr_tfm_backward(m, b->R, dx) == GR_OK);
-        double e_out = rel_err(out, ref, nc), e_dx = rel_err(dx, ref + nc, nc);
-        if (getenv("GR_TEST_VERBOSE")) printf("  %s out %.2e dx %.2e\n", names[i], e_out, e_dx);
-        if (!(e_out < 1e-5)) gr_test_fail(__FILE__, __LINE__, "%s: output rel err %g vs torch", names[i], e_out);
-        if (!(e_dx < 1e-4)) gr_test_fail(__FILE__, __LINE__, "%s: dx rel err %g vs torch", names[i], e_dx);
-        const float *gref = ref + 2 * nc;
+        float *ref = check_reference(names[i], m, b, outp[i]); /* dL/dW = dL/dW' */
+        REQUIRE(ref);
+        const float *gref = ref + 2 * (int64_t)b->N * b->C;
         const gr_tfm_param_view *v;
         int nv = gr_tfm_param_views(m, &v);
-        for (int j = 0; j < nv; j++) { /* dL/dW = dL/dW' */
-            double e = rel_err(gr_tfm_grads(m) + v[j].offset, gref + v[j].offset, numel(&v[j]));
-            if (!(e < 1e-4)) gr_test_fail(__FILE__, __LINE__, "%s: grad %s rel err %g vs torch", names[i], v[j].name, e);
-        }
         /* adapters: dB = s G A^T, dA = s B^T G with G = dL/dW' of the target */
         const gr_lora_config *lc = gr_lora_get_config(l);
         const int r = lc->rank;
@@ -841,7 +691,7 @@ static void test_torch_reference(void)
                 free(dA); free(dB);
             }
         }
-        free(ref); free(out); free(dx); free_batch(b);
+        free(ref); free_batch(b);
         gr_tfm_free(m);
     }
 }

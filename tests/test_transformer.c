@@ -4,33 +4,13 @@
  * PyTorch float64 reference (tests/ref/transformer_ref.py, skipped when
  * /usr/bin/python3 or torch is missing). */
 #include "gr_test.h"
+#include "tfm_testutil.h"
 #include "genrec/common.h"
 #include "genrec/rng.h"
 #include "genrec/transformer.h"
 
 #include <math.h>
 #include <stdlib.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#define PY "/usr/bin/python3"
-
-static gr_tfm_config cfg_gpt2(void)
-{
-    gr_tfm_config c = {.n_layer = 2, .d_model = 16, .n_head = 4, .n_kv_head = 4, .d_ff = 40,
-                       .max_T = 12, .norm = GR_NORM_LAYER, .act = GR_ACT_GELU_TANH,
-                       .pos = GR_POS_LEARNED, .bias = 1, .final_norm = 1, .norm_eps = 1e-5f};
-    return c;
-}
-
-static gr_tfm_config cfg_llama(void)
-{
-    gr_tfm_config c = {.n_layer = 2, .d_model = 16, .n_head = 4, .n_kv_head = 2, .d_ff = 24,
-                       .max_T = 12, .norm = GR_NORM_RMS, .act = GR_ACT_SWIGLU,
-                       .pos = GR_POS_ROPE, .bias = 0, .final_norm = 1, .norm_eps = 1e-5f,
-                       .rope_theta = 10000.0f};
-    return c;
-}
 
 static gr_tfm_config cfg_sasrec(void)
 {
@@ -38,69 +18,6 @@ static gr_tfm_config cfg_sasrec(void)
                        .norm = GR_NORM_LAYER, .act = GR_ACT_RELU, .pos = GR_POS_LEARNED,
                        .bias = 1, .final_norm = 1, .norm_eps = 1e-8f};
     return c;
-}
-
-/* A model with large random parameters (init's 0.02 makes gradients tiny). */
-static gr_tfm *make_model(const gr_tfm_config *c, uint64_t seed)
-{
-    gr_tfm *m = gr_tfm_init(c, seed);
-    if (!m) return NULL;
-    const gr_tfm_param_view *v;
-    int nv = gr_tfm_param_views(m, &v);
-    gr_rng r;
-    gr_rng_seed(&r, seed + 1);
-    float *p = gr_tfm_params(m);
-    for (int i = 0; i < nv; i++) {
-        int64_t n = v[i].ndim == 1 ? v[i].shape[0] : v[i].shape[0] * v[i].shape[1];
-        int is_norm = strstr(v[i].name, "norm.weight") != NULL;
-        double sd = v[i].ndim == 2 ? 1.0 / sqrt((double)v[i].shape[1]) : 0.2;
-        for (int64_t j = 0; j < n; j++)
-            p[v[i].offset + j] = (float)((is_norm ? 1.0 : 0.0) + sd * gr_rng_normal(&r));
-    }
-    return m;
-}
-
-typedef struct batch {
-    int N, n_seq, C;
-    int32_t seq_off[8], *pos;
-    float *x, *R;
-} batch;
-
-/* Sequences of the given lengths; positions right-aligned to max_T-1 when
- * right_align (SASRec), else 0..T-1. */
-static void make_batch(batch *b, const int *lens, int n_seq, int C, int max_T, int right_align,
-                       uint64_t seed)
-{
-    b->n_seq = n_seq;
-    b->C = C;
-    b->seq_off[0] = 0;
-    for (int s = 0; s < n_seq; s++) b->seq_off[s + 1] = b->seq_off[s] + lens[s];
-    b->N = b->seq_off[n_seq];
-    b->pos = malloc(sizeof(int32_t) * (size_t)(b->N + 1));
-    b->x = malloc(sizeof(float) * (size_t)(b->N * C + 1));
-    b->R = malloc(sizeof(float) * (size_t)(b->N * C + 1));
-    for (int s = 0; s < n_seq; s++)
-        for (int t = 0; t < lens[s]; t++)
-            b->pos[b->seq_off[s] + t] = right_align ? max_T - lens[s] + t : t;
-    gr_rng r;
-    gr_rng_seed(&r, seed);
-    for (int i = 0; i < b->N * C; i++) {
-        b->x[i] = (float)gr_rng_normal(&r);
-        b->R[i] = (float)(gr_rng_double(&r) * 2 - 1);
-    }
-}
-
-static void free_batch(batch *b) { free(b->pos); free(b->x); free(b->R); }
-
-/* L = sum(out * R); the forward reseeds its rng, so dropout masks repeat. */
-static double loss(gr_tfm *m, const batch *b, float *out)
-{
-    gr_rng r;
-    gr_rng_seed(&r, 77);
-    if (gr_tfm_forward(m, b->x, b->pos, b->seq_off, b->n_seq, b->N, out, 1, &r) != GR_OK) return NAN;
-    double L = 0;
-    for (int i = 0; i < b->N * b->C; i++) L += (double)out[i] * b->R[i];
-    return L;
 }
 
 /* Finite differences through the whole model on up to 6 entries of every
@@ -360,79 +277,22 @@ static void test_determinism_and_growth(void)
 
 /* ---- PyTorch reference ---------------------------------------------------------- */
 
-/* Run the reference script: 0 ok, 77 skip (no python3/torch), else error. */
-static int run_reference(const char *cmd)
-{
-    if (access(PY, X_OK) != 0) return 77;
-    int rc = system(cmd);
-    if (rc == -1 || !WIFEXITED(rc)) return 1;
-    return WEXITSTATUS(rc);
-}
-
-static void wr(FILE *f, const void *p, size_t n) { if (n) fwrite(p, 1, n, f); }
-
-static int write_case(const char *path, gr_tfm *m, const batch *b)
-{
-    const gr_tfm_config *c = gr_tfm_get_config(m);
-    FILE *f = fopen(path, "wb");
-    if (!f) return -1;
-    const gr_tfm_param_view *v;
-    int nv = gr_tfm_param_views(m, &v);
-    int32_t hdr[12] = {c->n_layer, c->d_model, c->n_head, c->n_kv_head, c->d_ff, c->max_T,
-                       (int32_t)c->norm, (int32_t)c->act, (int32_t)c->pos, c->bias, c->final_norm, nv};
-    float fl[2] = {c->norm_eps, c->rope_theta};
-    int32_t nn[2] = {b->N, b->n_seq};
-    int64_t np = gr_tfm_n_params(m);
-    wr(f, "GRTFREF1", 8); wr(f, hdr, sizeof hdr); wr(f, fl, sizeof fl); wr(f, nn, sizeof nn);
-    wr(f, &np, 8);
-    for (int i = 0; i < nv; i++) {
-        int32_t len = (int32_t)strlen(v[i].name), nd = v[i].ndim;
-        wr(f, &len, 4); wr(f, v[i].name, (size_t)len); wr(f, &v[i].offset, 8);
-        wr(f, &nd, 4); wr(f, v[i].shape, 16);
-    }
-    wr(f, gr_tfm_params(m), sizeof(float) * (size_t)np);
-    wr(f, b->x, sizeof(float) * (size_t)b->N * b->C);
-    wr(f, b->pos, sizeof(int32_t) * (size_t)b->N);
-    wr(f, b->seq_off, sizeof(int32_t) * (size_t)(b->n_seq + 1));
-    wr(f, b->R, sizeof(float) * (size_t)b->N * b->C);
-    return fclose(f);
-}
-
-/* max |a - ref| / max(max |ref|, 1e-2) (the floor covers attn_k.bias,
- * whose true gradient is exactly zero) */
-static double rel_err(const float *a, const float *ref, int64_t n)
-{
-    double mr = 1e-2, md = 0;
-    for (int64_t i = 0; i < n; i++) {
-        mr = fmax(mr, fabs(ref[i]));
-        md = fmax(md, fabs((double)a[i] - ref[i]));
-    }
-    return md / mr;
-}
-
 static void test_torch_reference(void)
 {
-    const char *src = getenv("GENREC_SOURCE");
-    if (!src) src = ".";
     gr_tfm_config cfgs[3] = {cfg_gpt2(), cfg_llama(), cfg_sasrec()};
     const char *names[3] = {"gpt2", "llama", "sasrec"};
     gr_tfm *ms[3];
     batch bs[3];
-    char in[3][512], outp[3][512], cmd[4096];
-    int n = snprintf(cmd, sizeof cmd, PY " %s/tests/ref/transformer_ref.py", src);
+    char in[3][512], outp[3][512];
     int lens[4] = {5, 1, 7, 3};
     for (int i = 0; i < 3; i++) {
         ms[i] = make_model(&cfgs[i], 20 + i);
         REQUIRE(ms[i]);
         make_batch(&bs[i], lens, 4, cfgs[i].d_model, cfgs[i].max_T, i == 2, 30 + i);
-        snprintf(in[i], sizeof in[i], "%s/%s.in", gr_test_tmpdir(), names[i]);
-        snprintf(outp[i], sizeof outp[i], "%s/%s.out", gr_test_tmpdir(), names[i]);
-        REQUIRE(write_case(in[i], ms[i], &bs[i]) == 0);
-        n += snprintf(cmd + n, sizeof cmd - (size_t)n, " %s %s", in[i], outp[i]);
+        REQUIRE(write_case_files(in[i], outp[i], "", names[i], ms[i], &bs[i]) == 0);
     }
-    int rc = run_reference(cmd);
+    int rc = run_reference(3, in, outp);
     if (rc == 77) {
-        gr_test_skip(PY " with numpy and torch not available: PyTorch comparison skipped");
         for (int i = 0; i < 3; i++) { free_batch(&bs[i]); gr_tfm_free(ms[i]); }
         return;
     }
@@ -440,30 +300,9 @@ static void test_torch_reference(void)
     for (int i = 0; i < 3; i++) {
         gr_tfm *m = ms[i];
         batch *b = &bs[i];
-        int64_t nc = (int64_t)b->N * b->C, np = gr_tfm_n_params(m);
-        float *ref = malloc(sizeof(float) * (size_t)(2 * nc + np));
-        FILE *f = fopen(outp[i], "rb");
-        REQUIRE(f);
-        size_t got = fread(ref, sizeof(float), (size_t)(2 * nc + np), f);
-        fclose(f);
-        REQUIRE(got == (size_t)(2 * nc + np));
-        float *out = malloc(sizeof(float) * (size_t)nc), *dx = malloc(sizeof(float) * (size_t)nc);
-        gr_tfm_zero_grad(m);
-        REQUIRE(gr_tfm_forward(m, b->x, b->pos, b->seq_off, b->n_seq, b->N, out, 1, NULL) == GR_OK);
-        REQUIRE(gr_tfm_backward(m, b->R, dx) == GR_OK);
-        double e_out = rel_err(out, ref, nc), e_dx = rel_err(dx, ref + nc, nc);
-        if (getenv("GR_TEST_VERBOSE")) printf("  %s out %.2e dx %.2e\n", names[i], e_out, e_dx);
-        if (!(e_out < 1e-5)) gr_test_fail(__FILE__, __LINE__, "%s: output rel err %g vs torch", names[i], e_out);
-        if (!(e_dx < 1e-4)) gr_test_fail(__FILE__, __LINE__, "%s: dx rel err %g vs torch", names[i], e_dx);
-        const gr_tfm_param_view *v;
-        int nv = gr_tfm_param_views(m, &v);
-        for (int j = 0; j < nv; j++) {
-            int64_t len = v[j].ndim == 1 ? v[j].shape[0] : v[j].shape[0] * v[j].shape[1];
-            double e = rel_err(gr_tfm_grads(m) + v[j].offset, ref + 2 * nc + v[j].offset, len);
-            if (getenv("GR_TEST_VERBOSE")) printf("  %s %-26s %.2e\n", names[i], v[j].name, e);
-            if (!(e < 1e-4)) gr_test_fail(__FILE__, __LINE__, "%s: grad %s rel err %g vs torch", names[i], v[j].name, e);
-        }
-        free(ref); free(out); free(dx); free_batch(b);
+        float *ref = check_reference(names[i], m, b, outp[i]);
+        REQUIRE(ref);
+        free(ref); free_batch(b);
         gr_tfm_free(m);
     }
 }
