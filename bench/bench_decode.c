@@ -35,12 +35,6 @@
 static int V;
 static double g_cpu; /* process CPU seconds of the last run */
 
-static double cpu_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void die(const char *what)
 {
@@ -56,13 +50,13 @@ static double run_single(gr_lm *lm, int n, int32_t *toks)
     if (!c || !lg) die("single");
     int32_t slot = 0, off[2] = {0, 1};
     toks[0] = 1;
-    double c0 = cpu_now(), t0 = gr_time_now();
+    double c0 = gr_cpu_time(), t0 = gr_time_now();
     for (int p = 0; p < n; p++) {
         if (gr_lm_decode_step(lm, c, &toks[p], &slot, off, 1, 1, lg) != GR_OK) die("decode");
         toks[p + 1] = gr_argmax(lg, V);
     }
     double t = gr_time_now() - t0;
-    g_cpu = cpu_now() - c0;
+    g_cpu = gr_cpu_time() - c0;
     gr_kv_cache_free(c);
     free(lg);
     return t;
@@ -72,7 +66,7 @@ static double run_single_full(gr_lm *lm, int n, int32_t *toks)
 {
     float *lg = malloc(sizeof(float) * V);
     toks[0] = 1;
-    double c0 = cpu_now(), t0 = gr_time_now();
+    double c0 = gr_cpu_time(), t0 = gr_time_now();
     for (int p = 0; p < n; p++) {
         int32_t off[2] = {0, p + 1};
         gr_lm_batch b = {toks, NULL, NULL, off, 1, p + 1};
@@ -80,7 +74,7 @@ static double run_single_full(gr_lm *lm, int n, int32_t *toks)
         toks[p + 1] = gr_argmax(lg, V);
     }
     double t = gr_time_now() - t0;
-    g_cpu = cpu_now() - c0;
+    g_cpu = gr_cpu_time() - c0;
     free(lg);
     return t;
 }
@@ -110,7 +104,7 @@ static double run_batch(gr_lm *lm, mode md, const int32_t *prompt, int P, int B,
     if (md != FULL && !c) die("cache");
     gr_rng r;
     gr_rng_seed(&r, 9);
-    double c0 = cpu_now(), t0 = gr_time_now();
+    double c0 = gr_cpu_time(), t0 = gr_time_now();
     if (md == BATCHED || md == BATCHED_REORDER) {
         int32_t s0 = 0, o[2] = {0, P - 1};
         if (gr_lm_decode_step(lm, c, prompt, &s0, o, 1, P - 1, NULL) != GR_OK) die("prefill");
@@ -155,7 +149,7 @@ static double run_batch(gr_lm *lm, mode md, const int32_t *prompt, int P, int B,
         }
     }
     double t = gr_time_now() - t0;
-    g_cpu = cpu_now() - c0;
+    g_cpu = gr_cpu_time() - c0;
     if (out_last) *out_last = seq[(size_t)(B - 1) * (P + S + 1) + P + S - 1];
     gr_kv_cache_free(c);
     free(lg); free(seq); free(slots); free(off); free(tok); free(par); free(all);

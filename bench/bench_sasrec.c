@@ -41,24 +41,18 @@ typedef struct timing {
 } timing;
 static timing T;
 
-static double cpu_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static double timed_validate(gr_fit_ctx *ctx, gr_model *m)
 {
     (void)ctx;
-    double t = gr_time_now(), c = cpu_now();
+    double t = gr_time_now(), c = gr_cpu_time();
     if (T.n >= (int)(sizeof T.epoch_s / sizeof T.epoch_s[0])) return -1;
     T.epoch_cpu[T.n] = c - T.last_cpu;
     T.epoch_s[T.n++] = t - T.last_out;
     double v = T.timing_only ? 0.0 : T.inner.validate(&T.inner, m);
     T.valid[T.n - 1] = v;
     T.last_out = gr_time_now();
-    T.last_cpu = cpu_now();
+    T.last_cpu = gr_cpu_time();
     return v;
 }
 
@@ -152,7 +146,7 @@ int main(int argc, char **argv)
     gr_fit_ctx ctx = T.inner;
     ctx.validate = timed_validate;
     T.last_out = gr_time_now();
-    T.last_cpu = cpu_now();
+    T.last_cpu = gr_cpu_time();
     double tf = gr_time_now();
     if (m->ops->fit(m, s, &ctx) != GR_OK) { fprintf(stderr, "error: %s\n", gr_error_message()); return 1; }
     double fit_s = gr_time_now() - tf;

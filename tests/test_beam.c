@@ -108,7 +108,9 @@ static void exhaustive(gr_arch arch)
     o.group = 1;
     run(lm, tr, &o, 4, h3, n3);
     o.group = 16;
+    o.naive = 1; /* private prompt copies, one call per beam: the same results */
     run(lm, tr, &o, 4, h3b, n3b);
+    o.naive = 0;
     for (int u = 0; u < 3; u++) {
         double lp[N_ITEMS];
         brute(lm, prompts_data[u], (int)plens[u], lp);

@@ -42,6 +42,9 @@ typedef struct gr_beam_opts {
     /* collaborative assistant: cf_prob (n_users, trie items) or NULL */
     const float *cf_prob;
     float cf_gamma;       /* g in [0, 1]: weight of the language model (1 = LM only) */
+    int naive;            /* benchmarks only: every beam gets its own copy of the prompt's
+                             KV rows and is decoded by its own call (no prefix sharing, no
+                             batching); same results */
 } gr_beam_opts;
 
 /* Defaults: 20 beams, lambda 0, group 16, no assistant (gamma 1). */

@@ -50,6 +50,8 @@ char *gr_strndup(const char *s, size_t n);  /* NULL + error on OOM */
 
 /* Monotonic wall clock in seconds. */
 double gr_time_now(void);
+/* CPU time of the whole process (all threads) in seconds. */
+double gr_cpu_time(void);
 
 /* Verbosity for progress output on stderr: 0 quiet, 1 normal (default), 2 debug. */
 extern int gr_verbosity;

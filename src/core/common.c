@@ -88,12 +88,15 @@ char *gr_strdup(const char *s) { return gr_strndup(s, strlen(s)); }
 
 /* ---- time and logging --------------------------------------------------------- */
 
-double gr_time_now(void)
+static double clock_seconds(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+
+double gr_time_now(void) { return clock_seconds(CLOCK_MONOTONIC); }
+double gr_cpu_time(void) { return clock_seconds(CLOCK_PROCESS_CPUTIME_ID); }
 
 int gr_verbosity = 1;
 

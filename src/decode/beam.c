@@ -4,6 +4,7 @@
  * all live beams of the group as one batch. */
 #include "genrec/beam.h"
 #include "genrec/decode.h"
+#include "genrec/xent.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -47,16 +48,20 @@ static int fin_cmp(const void *a, const void *b)
     return x->node < y->node ? -1 : x->node > y->node;
 }
 
-/* log-sum-exp of each of n rows of V logits */
-static void row_lse(const float *logits, int n, int V, double *lse)
+/* log-sum-exp of each of n rows of V logits (vectorised exp into scratch,
+ * (n, V) floats, summed in double) */
+static void row_lse(const float *logits, int n, int V, double *lse, float *scratch)
 {
 #pragma omp parallel for schedule(static) if ((int64_t)n * V > 65536)
     for (int r = 0; r < n; r++) {
         const float *z = logits + (int64_t)r * V;
+        float *e = scratch + (int64_t)r * V;
         float mx = z[0];
         for (int v = 1; v < V; v++) mx = z[v] > mx ? z[v] : mx;
+        for (int v = 0; v < V; v++) e[v] = z[v] - mx;
+        gr_vexpf(e, V);
         double s = 0.0;
-        for (int v = 0; v < V; v++) s += exp((double)(z[v] - mx));
+        for (int v = 0; v < V; v++) s += e[v];
         lse[r] = mx + log(s);
     }
 }
@@ -90,6 +95,7 @@ static double worst_done(const user_state *u)
 typedef struct group_ws {
     gr_kv_cache *cache;
     float *logits;      /* (rows, V) */
+    float *scratch;     /* (rows, V) */
     double *lse;
     int64_t cap_rows;
     cand *cands;
@@ -104,10 +110,11 @@ typedef struct group_ws {
 static int grow_rows(group_ws *w, int64_t rows, int V)
 {
     if (rows <= w->cap_rows) return GR_OK;
-    gr_free(w->logits); gr_free(w->lse);
+    gr_free(w->logits); gr_free(w->lse); gr_free(w->scratch);
     w->logits = gr_alloc((size_t)rows * (size_t)V, sizeof(float));
+    w->scratch = gr_alloc((size_t)rows * (size_t)V, sizeof(float));
     w->lse = gr_alloc((size_t)rows, sizeof(double));
-    if (!w->logits || !w->lse) { w->cap_rows = 0; return gr_error_prefix("beam search logits: "); }
+    if (!w->logits || !w->lse || !w->scratch) { w->cap_rows = 0; return gr_error_prefix("beam search logits: "); }
     w->cap_rows = rows;
     return GR_OK;
 }
@@ -135,7 +142,7 @@ static int search_group(gr_lm *lm, const gr_trie *tr, const int32_t *const *prom
     int rc = gr_lm_decode_step(lm, w->cache, ptok, w->slot, w->off, G, (int)N, w->logits);
     gr_free(ptok);
     if (rc != GR_OK) return GR_ERR;
-    row_lse(w->logits, G, V, w->lse);
+    row_lse(w->logits, G, V, w->lse, w->scratch);
     for (int u = 0; u < G; u++) {
         user_state *us = &w->us[u];
         us->n_live = 1;
@@ -200,8 +207,9 @@ static int search_group(gr_lm *lm, const gr_trie *tr, const int32_t *const *prom
             for (int i = 0; i < n_next; i++) {
                 int dst = u * S + 1 + i, src = nl[i].slot;
                 if (src == u * S) {
-                    if (gr_kv_cache_share_prefix(w->cache, dst, src, gr_kv_cache_len(w->cache, src)) != GR_OK)
-                        return GR_ERR;
+                    int rc2 = o->naive ? gr_kv_cache_copy(w->cache, dst, src)
+                                       : gr_kv_cache_share_prefix(w->cache, dst, src, gr_kv_cache_len(w->cache, src));
+                    if (rc2 != GR_OK) return GR_ERR;
                 } else {
                     w->dst[n_re] = dst;
                     w->src[n_re] = src;
@@ -219,9 +227,16 @@ static int search_group(gr_lm *lm, const gr_trie *tr, const int32_t *const *prom
         if (n_dec == 0) break;
         if (n_re > 0 && gr_kv_cache_reorder(w->cache, w->dst, w->src, n_re) != GR_OK) return GR_ERR;
         for (int i = 0; i <= n_dec; i++) w->off[i] = i;
-        if (gr_lm_decode_step(lm, w->cache, w->tok, w->slot, w->off, n_dec, n_dec, w->logits) != GR_OK)
+        if (o->naive) { /* one call per beam */
+            int32_t off1[2] = {0, 1};
+            for (int i = 0; i < n_dec; i++)
+                if (gr_lm_decode_step(lm, w->cache, w->tok + i, w->slot + i, off1, 1, 1,
+                                      w->logits + (int64_t)i * V) != GR_OK)
+                    return GR_ERR;
+        } else if (gr_lm_decode_step(lm, w->cache, w->tok, w->slot, w->off, n_dec, n_dec, w->logits) != GR_OK) {
             return GR_ERR;
-        row_lse(w->logits, n_dec, V, w->lse);
+        }
+        row_lse(w->logits, n_dec, V, w->lse, w->scratch);
     }
     /* ---- results: finished hypotheses best first, leaves expanded to items ---- */
     for (int u = 0; u < G; u++) {
@@ -263,6 +278,7 @@ int gr_beam_search(gr_lm *lm, const gr_trie *tr, const int32_t *const *prompts,
     }
     int G = o.group < n_users ? o.group : n_users, B = o.n_beams, S = B + 1;
     int capT = (int)(max_prompt > tr->max_depth + 1 ? max_prompt : tr->max_depth + 1);
+    if (o.naive) capT = (int)max_prompt + tr->max_depth + 1; /* beams hold a private prompt copy */
     group_ws w = {0};
     int rc = GR_ERR;
     w.cache = gr_lm_kv_cache_init(lm, G * S, capT);
@@ -295,6 +311,6 @@ out:
     gr_kv_cache_free(w.cache);
     gr_free(w.us); gr_free(w.live_mem); gr_free(w.done_mem); gr_free(w.tok); gr_free(w.slot);
     gr_free(w.off); gr_free(w.dst); gr_free(w.src); gr_free(w.cf_mem);
-    gr_free(w.logits); gr_free(w.lse); gr_free(w.cands);
+    gr_free(w.logits); gr_free(w.lse); gr_free(w.scratch); gr_free(w.cands);
     return rc;
 }

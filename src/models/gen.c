@@ -304,7 +304,7 @@ static int gen_fit(gr_model *m, const gr_split *sp, gr_fit_ctx *ctx)
     tc.beta2 = 0.98f;
     tc.clip = 1.0f;
     tc.seed = seed ^ 0x9e3779b97f4a7c15ULL;
-    tc.log_every = 0;
+    tc.log_every = verbose ? 25 : 0;
     gr_train_task task = {0};
     task.ctx = g;
     task.micro_batch = gen_micro_batch;
@@ -315,16 +315,12 @@ static int gen_fit(gr_model *m, const gr_split *sp, gr_fit_ctx *ctx)
     int bad = 0, rc = GR_OK;
     g->epochs_run = g->best_epoch = 0;
     for (int ep = 1; ep <= g->epochs; ep++) {
-        double te = gr_time_now(), loss_sum = 0.0;
-        shuffle_windows(g);
-        int64_t st = 0;
-        while (g->cursor < g->n_win) {
-            float loss;
-            if (gr_trainer_step(tr, &loss) != GR_OK) { rc = GR_ERR; break; }
-            loss_sum += loss;
-            st++;
-        }
-        if (rc != GR_OK) break;
+        double te = gr_time_now();
+        /* an epoch = steps_per_epoch steps (about one pass: the micro-batch
+         * callback reshuffles whenever it has used every window) */
+        if (gr_trainer_run_until(tr, (int64_t)ep * steps_per_epoch) != GR_OK) { rc = GR_ERR; break; }
+        double loss_sum = gr_trainer_last_loss(tr);
+        int64_t st = 1;
         g->epochs_run = ep;
         double t1 = gr_time_now(), v = -1.0;
         if (ctx && ctx->validate) {
@@ -340,7 +336,7 @@ static int gen_fit(gr_model *m, const gr_split *sp, gr_fit_ctx *ctx)
             }
         }
         if (verbose)
-            gr_log(1, "gen: epoch %d loss %.4f valid NDCG@10 %.4f%s (%.1fs train, %.1fs valid)\n", ep,
+            gr_log(1, "gen: epoch %d last loss %.4f valid NDCG@10 %.4f%s (%.1fs train, %.1fs valid)\n", ep,
                    loss_sum / (double)(st ? st : 1), v, g->best_epoch == ep ? " *" : "", t1 - te, gr_time_now() - t1);
         if (bad >= g->patience) break;
     }
