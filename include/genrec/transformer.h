@@ -28,11 +28,10 @@
  * threads, deterministic for a given seed and thread count). A gr_tfm is not
  * safe to use from two threads at once.
  *
- * KV cache (not implemented yet): incremental decoding will add a
- * gr_tfm_kv_cache (per layer K and V, (n_slots, max_T, KVH*HS)) and a
- * gr_tfm_forward_cached() that appends the new tokens' K/V rows and lets
- * attention read keys [0, pos] from the cache; everything else in the block
- * is per-token and is reused unchanged.
+ * Incremental decoding (a KV cache with prefix sharing, gr_tfm_forward_cached)
+ * is in genrec/decode.h; LoRA adapters and the frozen-base flag are in
+ * genrec/lora.h. Both hook into this engine's layers, so there is still one
+ * transformer implementation.
  */
 #ifndef GENREC_TRANSFORMER_H
 #define GENREC_TRANSFORMER_H
