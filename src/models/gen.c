@@ -154,10 +154,10 @@ static int build_windows(gen_model *g, const gr_split *sp)
             /* context: items before `done` whose tokens fit in half a window */
             int64_t a = done, used = 1;
             while (a > 0 && used + g->ans_len[s[a - 1]] <= g->ctx / 2) used += g->ans_len[s[--a]];
+            if (used + g->ans_len[s[done]] > g->ctx) { a = done; used = 1; } /* a long item: no context */
             int64_t b = done;
+            /* b > done: build_items checked ctx >= the longest item + 2 */
             while (b < L && used + g->ans_len[s[b]] <= g->ctx) used += g->ans_len[s[b++]];
-            if (b == done) b = done + 1; /* cannot happen: ctx > longest item + 1 */
-            int64_t w0 = nt;
             g->wtok[nt] = g->bos;
             g->wtgt[nt++] = -1;
             for (int64_t k = a; k < b; k++) {
@@ -169,7 +169,6 @@ static int build_windows(gen_model *g, const gr_split *sp)
                     g->wtgt[nt++] = -1;
                 }
             }
-            (void)w0;
             g->woff[++nw] = nt;
             done = b;
         }
@@ -319,8 +318,6 @@ static int gen_fit(gr_model *m, const gr_split *sp, gr_fit_ctx *ctx)
         /* an epoch = steps_per_epoch steps (about one pass: the micro-batch
          * callback reshuffles whenever it has used every window) */
         if (gr_trainer_run_until(tr, (int64_t)ep * steps_per_epoch) != GR_OK) { rc = GR_ERR; break; }
-        double loss_sum = gr_trainer_last_loss(tr);
-        int64_t st = 1;
         g->epochs_run = ep;
         double t1 = gr_time_now(), v = -1.0;
         if (ctx && ctx->validate) {
@@ -337,7 +334,7 @@ static int gen_fit(gr_model *m, const gr_split *sp, gr_fit_ctx *ctx)
         }
         if (verbose)
             gr_log(1, "gen: epoch %d last loss %.4f valid NDCG@10 %.4f%s (%.1fs train, %.1fs valid)\n", ep,
-                   loss_sum / (double)(st ? st : 1), v, g->best_epoch == ep ? " *" : "", t1 - te, gr_time_now() - t1);
+                   (double)gr_trainer_last_loss(tr), v, g->best_epoch == ep ? " *" : "", t1 - te, gr_time_now() - t1);
         if (bad >= g->patience) break;
     }
     gr_trainer_free(tr);
