@@ -85,7 +85,7 @@ static gr_model fake_model(fake *f, int kind)
 {
     memset(f, 0, sizeof *f);
     f->kind = kind;
-    gr_model m = {&fake_ops, DI, f, 0};
+    gr_model m = {&fake_ops, DI, f, 0, 0, 0};
     return m;
 }
 

@@ -26,15 +26,21 @@ static gr_dataset *world(void)
 static const char *kv[] = {"gen.dim=32", "gen.layers=1", "gen.heads=2", "gen.ctx=96", "gen.epochs=10",
                            "gen.patience=3", "gen.beams=10", "gen.batch=1024", "gen.lr=5e-3", "gen.vocab=384"};
 
-static void run(const gr_split *s, gr_eval_result *r, float *scores_out)
+static const char *kv_sid[] = {"gen-sid.dim=32", "gen-sid.layers=1", "gen-sid.heads=2", "gen-sid.ctx=96",
+                               "gen-sid.epochs=10", "gen-sid.patience=3", "gen-sid.beams=10", "gen-sid.batch=1024",
+                               "gen-sid.lr=5e-3", "gen-sid.sid_dim=16"};
+
+static void run_model(const char *name, const char **kvs, int nkv, const gr_split *s, gr_eval_result *r,
+                      float *scores_out)
 {
-    gr_params p = {kv, (int)(sizeof kv / sizeof kv[0])};
-    gr_model *m = gr_model_create("gen", &p);
+    gr_params p = {kvs, nkv};
+    gr_model *m = gr_model_create(name, &p);
     if (!m) fprintf(stderr, "error: %s\n", gr_error_message());
     REQUIRE(m);
     CHECK_EQ_INT(m->max_k, 10);
     gr_eval_opts eo = gr_eval_opts_default();
-    if (gr_eval_run_model(m, "gen", s, &eo, 7, 0, r) != GR_OK) fprintf(stderr, "error: %s\n", gr_error_message());
+    if (gr_eval_run_model(m, name, s, &eo, 7, 0, r) != GR_OK) fprintf(stderr, "error: %s\n", gr_error_message());
+    CHECK_NEAR(r->invalid_rate, 0.0, 0.0); /* constrained decoding returns real items only */
     /* scores of a few test queries: at most 10 finite, all of real items */
     int n = 8;
     REQUIRE(m->ops->score(m, s->test, n, scores_out) == GR_OK);
@@ -44,6 +50,11 @@ static void run(const gr_split *s, gr_eval_result *r, float *scores_out)
         CHECK(finite >= 1 && finite <= 10);
     }
     gr_model_free(m);
+}
+
+static void run(const gr_split *s, gr_eval_result *r, float *scores_out)
+{
+    run_model("gen", kv, (int)(sizeof kv / sizeof kv[0]), s, r, scores_out);
 }
 
 static void test_gen_end_to_end(void)
@@ -67,6 +78,20 @@ static void test_gen_end_to_end(void)
     printf("  gen test NDCG@10 %.4f (valid %.4f), pop %.4f\n", r1.test.ndcg[2], r1.valid_ndcg10, rp.test.ndcg[2]);
     CHECK(r1.test.ndcg[2] > rp.test.ndcg[2]);
     CHECK(r1.test.max_k == 10); /* metrics beyond the beams are undefined */
+    /* semantic IDs: same stack, well above chance (10 of 120 items: ~0.04) */
+    gr_eval_result rs;
+    run_model("gen-sid", kv_sid, (int)(sizeof kv_sid / sizeof kv_sid[0]), s, &rs, sc1);
+    printf("  gen-sid test NDCG@10 %.4f (valid %.4f)\n", rs.test.ndcg[2], rs.valid_ndcg10);
+    CHECK(rs.test.ndcg[2] > 0.06);
+    /* the assistant with g chosen on validation: at least as good on validation */
+    const char *kv_as[sizeof kv / sizeof kv[0] + 2];
+    memcpy(kv_as, kv, sizeof kv);
+    kv_as[sizeof kv / sizeof kv[0]] = "gen.assist=-1";
+    kv_as[sizeof kv / sizeof kv[0] + 1] = "sasrec.epochs=20";
+    gr_eval_result ra;
+    run_model("gen", kv_as, (int)(sizeof kv_as / sizeof kv_as[0]), s, &ra, sc1);
+    printf("  gen + assistant test NDCG@10 %.4f (valid %.4f)\n", ra.test.ndcg[2], ra.valid_ndcg10);
+    CHECK(ra.valid_ndcg10 >= r1.valid_ndcg10 - 1e-9);
     gr_model_free(pop);
     free(sc1);
     free(sc2);

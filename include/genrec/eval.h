@@ -86,6 +86,10 @@ typedef struct gr_eval_result {
     gr_metrics test;
     double valid_ndcg10;    /* NAN when there was no validation (JSON null) */
     double train_seconds, eval_seconds;
+    double invalid_rate;    /* generative models (max_k > 0): share of the items (or,
+                               when grounding, of the generations) returned on the
+                               test queries that are not catalogue items; NAN otherwise
+                               (JSON: the key is omitted) */
 } gr_eval_result;
 
 /* Write the results of one `genrec eval` run to path atomically (temp file +
@@ -94,6 +98,7 @@ typedef struct gr_eval_result {
  *     {"model":"pop", "metrics":{"HR@1":…, …, "HR@50":…, "NDCG@1":…, …,
  *      "NDCG@50":…, "MRR":…}, "valid_ndcg10":…, "train_seconds":…,
  *      "eval_seconds":…}, …], "n_test":…, "seed":…}
+ * Generative models' "metrics" also hold "invalid_rate" (see gr_eval_result).
  * Keys HR@K/NDCG@K with K > test.max_k are omitted when max_k > 0; a
  * non-finite number is written as null. GR_OK, or GR_ERR + message naming the
  * file on an I/O error (the old file, if any, is left intact). */

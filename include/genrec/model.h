@@ -39,6 +39,8 @@ struct gr_model {
     int max_k;              /* the model ranks only its top max_k items (a
                                generative model: its beams); 0 = full ranking.
                                The evaluator omits metrics at K > max_k. */
+    int64_t n_returned;     /* generative models: items returned by score() so far */
+    int64_t n_invalid;      /* ... of which not real catalogue items (invalid_rate) */
 };
 
 /* Create a model by name ("pop", "bprmf", "bm25", "sasrec", ...) with
@@ -56,5 +58,6 @@ gr_model *gr_bprmf_create(const gr_params *p);
 gr_model *gr_bm25_create(const gr_params *p);
 gr_model *gr_sasrec_create(const gr_params *p);
 gr_model *gr_gen_create(const gr_params *p);
+gr_model *gr_gen_sid_create(const gr_params *p);
 
 #endif

@@ -192,6 +192,10 @@ static void json_write(FILE *f, const char *dataset, const char *protocol, const
             }
         fprintf(f, "%s\"MRR\":", first ? "" : ", ");
         json_num(f, x->test.mrr, 6);
+        if (x->test.max_k > 0 && isfinite(x->invalid_rate)) {
+            fputs(", \"invalid_rate\":", f);
+            json_num(f, x->invalid_rate, 6);
+        }
         fputs("}, \"valid_ndcg10\":", f);
         json_num(f, x->valid_ndcg10, 6);
         fputs(", \"train_seconds\":", f);
@@ -243,7 +247,7 @@ void gr_eval_print_table(FILE *f, const gr_eval_result *r, int n)
         snprintf(h, sizeof h, "NDCG@%d", gr_eval_ks[k]);
         fprintf(f, " %7s", h);
     }
-    fprintf(f, " %7s %8s %9s %8s\n", "MRR", "vNDCG@10", "train_s", "eval_s");
+    fprintf(f, " %7s %8s %9s %8s %8s\n", "MRR", "vNDCG@10", "train_s", "eval_s", "invalid");
     for (int i = 0; i < n; i++) {
         const gr_eval_result *x = &r[i];
         fprintf(f, "%-12.12s", x->model);
@@ -255,6 +259,8 @@ void gr_eval_print_table(FILE *f, const gr_eval_result *r, int n)
         fprintf(f, " %7.4f", x->test.mrr);
         if (isfinite(x->valid_ndcg10)) fprintf(f, " %8.4f", x->valid_ndcg10);
         else fprintf(f, " %8s", "-");
-        fprintf(f, " %9.2f %8.2f\n", x->train_seconds, x->eval_seconds);
+        fprintf(f, " %9.2f %8.2f", x->train_seconds, x->eval_seconds);
+        if (x->test.max_k > 0 && isfinite(x->invalid_rate)) fprintf(f, " %8.4f\n", x->invalid_rate);
+        else fprintf(f, " %8s\n", "-");
     }
 }

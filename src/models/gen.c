@@ -1,10 +1,10 @@
-/* "gen": generative recommendation with items as text (issue 4), trained
- * from scratch on the split and decoded with trie-constrained beam search.
- *
- * Items: the title (gr_itemtext_build); the answer of an item is
- * encode(" " + title) followed by the end marker EOS (gr_answer_encode with
- * the compact template). A byte-level BPE vocabulary is trained on the
- * catalogue's texts (gr_rec_corpus + gr_bpe_train).
+/* "gen" and "gen-sid": generative recommendation (issue 4). A small Llama
+ * trained from scratch on the split writes the next item as tokens: its
+ * title ("gen") or its semantic ID ("gen-sid"); gen_items.c builds the
+ * vocabulary, answers and trie of each. Scores come from trie-constrained
+ * beam search over real items (D3: summed full-vocabulary log-probabilities,
+ * divided by length^lambda), optionally mixed with a classic model's item
+ * probabilities at every step (the D3 collaborative assistant).
  *
  * Prompt = BOS followed by the answers of the last history items, so a
  * user's whole training sequence BOS a1 a2 ... an (ai = answer tokens of
@@ -17,120 +17,53 @@
  * epoch at the cost of one pass over the sequence instead of one pass per
  * prefix.
  *
- * Model: a small Llama (RMSNorm, RoPE, SwiGLU) through gr_lm, trained with
- * the generic trainer (AdamW, warmup + cosine, clipping). After every epoch
- * the model is evaluated on the validation queries with the real decoder
- * (ctx->validate -> score -> constrained beam search); training stops after
- * `patience` epochs without a better NDCG@10 and the best parameters return.
+ * Training: the generic trainer (AdamW, warmup + cosine, clipping). After
+ * every epoch the model is evaluated on the validation queries with the real
+ * decoder (ctx->validate -> score -> beam search, assistant off); training
+ * stops after `patience` epochs without a better NDCG@10 and the best
+ * parameters return.
+ *
+ * Assistant (NAME.assist = g): g = 1 turns it off (the default); g in [0, 1)
+ * mixes SASRec-CE's softmax probabilities into every step with weight 1 - g;
+ * g < 0 chooses g on validation from {1, 0.8, 0.6, 0.4, 0.2}. SASRec is
+ * trained on the same split with the list's sasrec.* parameters (as the
+ * stand-alone "sasrec" model of the same run) and its early stopping.
  *
  * Scoring: the last max_hist history items that fit the context with the
- * longest item; gr_beam_search with `beams` beams (length exponent lambda);
- * the returned items get decreasing scores, every other item -INFINITY.
+ * longest item; the returned items get decreasing scores, every other item
+ * -INFINITY (so metrics at K > beams are omitted, gr_model.max_k).
  *
- * Hyperparameters (gen.KEY=VALUE): dim 128, layers 2, heads 4, ff 0 (= 3 x
- * dim, SwiGLU), ctx 256, vocab 0 (auto: the next power of two >= n_items,
- * clamped to [512, 4096]), dropout 0.1, lr 2e-3, wd 0.01, batch 4096
- * (tokens per step), epochs 20, patience 3, beams 20, lambda 0, max_hist 50,
- * seed_offset 0. */
+ * Hyperparameters (NAME.KEY=VALUE, NAME = gen or gen-sid): dim 128, layers
+ * 2, heads 4, ff 0 (= 3 x dim, SwiGLU), ctx 256, vocab 0 (titles: auto, see
+ * gen_items.c), dropout 0.1, lr 2e-3, wd 0.01, batch 4096 (tokens per step),
+ * epochs 20, patience 3, beams 20, lambda 0, max_hist 50, assist 1,
+ * seed_offset 0; gen-sid also sid_levels 3, sid_k 0 (rule of semid.h),
+ * sid_dim 64. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "baseline_params.h"
+#include "gen_internal.h"
 #include "genrec/beam.h"
-#include "genrec/itemtext.h"
-#include "genrec/lm.h"
-#include "genrec/model.h"
 #include "genrec/train.h"
-#include "genrec/trie.h"
 
-typedef struct gen_model {
-    /* hyperparameters */
-    int dim, layers, heads, ff, ctx, vocab, batch, epochs, patience, beams, max_hist;
-    float dropout, lr, wd, lambda;
-    int64_t seed_offset;
-    /* fitted state */
-    int fitted;
-    int32_t n_items;
-    gr_itemtext *it;
-    gr_prompt_tmpl tmpl;
-    gr_lm *lm;
-    gr_trie *tr;
-    int32_t **ans;           /* [n_items] answer ids (tokens + EOS) */
-    int64_t *ans_len;
-    int32_t bos;
-    /* training windows: window w is wtok[woff[w] .. woff[w+1]), targets wtgt */
-    int64_t n_win, *woff;
-    int32_t *wtok, *wtgt;
-    int64_t *order, cursor;
-    int32_t *btok, *btgt, *boff;
-    int64_t bcap;
-    gr_rng rng;
-    float *best;
-    int epochs_run, best_epoch;
-} gen_model;
-
-static void free_state(gen_model *g)
+void gen_state_free(gen_model *g)
 {
     gr_itemtext_free(g->it); g->it = NULL;
+    gr_semid_free(g->sid); g->sid = NULL;
     gr_lm_free(g->lm); g->lm = NULL;
     gr_trie_free(g->tr); g->tr = NULL;
     if (g->ans) for (int32_t i = 0; i < g->n_items; i++) gr_free(g->ans[i]);
     gr_free(g->ans); g->ans = NULL;
     gr_free(g->ans_len); g->ans_len = NULL;
+    gr_free(g->pop); g->pop = NULL;
     gr_free(g->woff); gr_free(g->wtok); gr_free(g->wtgt); gr_free(g->order);
     g->woff = NULL; g->wtok = g->wtgt = NULL; g->order = NULL;
     gr_free(g->btok); gr_free(g->btgt); gr_free(g->boff);
     g->btok = g->btgt = g->boff = NULL;
     gr_free(g->best); g->best = NULL;
     g->fitted = 0;
-}
-
-/* Tokenizer, answers, trie. */
-static int build_items(gen_model *g, const gr_split *sp)
-{
-    g->n_items = sp->n_items;
-    g->it = gr_itemtext_build(sp->data, NULL);
-    if (!g->it) return GR_ERR;
-    g->tmpl = gr_prompt_tmpl_compact();
-    size_t len;
-    char *corpus = gr_rec_corpus(&g->tmpl, g->it, &len);
-    if (!corpus) return GR_ERR;
-    int V = g->vocab;
-    if (V <= 0) {
-        V = 512;
-        while (V < sp->n_items && V < 4096) V *= 2;
-    }
-    const char *specials[1] = {"<|endoftext|>"};
-    gr_bpe_train_opts bo = {V, 2, specials, 1};
-    gr_tokenizer *tok = gr_bpe_train(corpus, len, &bo);
-    gr_free(corpus);
-    if (!tok) return GR_ERR;
-    g->bos = gr_tokenizer_bos(tok);
-    gr_tfm_config c;
-    int ff = g->ff > 0 ? g->ff : 3 * g->dim;
-    gr_lm_config_preset(&c, GR_ARCH_LLAMA, g->layers, g->dim, g->heads, 0, ff, g->ctx, gr_tokenizer_n_vocab(tok));
-    c.dropout = g->dropout;
-    c.tied = 1;
-    g->lm = gr_lm_init(GR_ARCH_LLAMA, &c, gr_rng_u64(&g->rng));
-    if (!g->lm) { gr_tokenizer_free(tok); return GR_ERR; }
-    if (gr_lm_set_tokenizer(g->lm, tok) != GR_OK) { gr_tokenizer_free(tok); return GR_ERR; }
-    g->ans = gr_calloc((size_t)g->n_items, sizeof *g->ans);
-    g->ans_len = gr_calloc((size_t)g->n_items, sizeof *g->ans_len);
-    if (!g->ans || !g->ans_len) return GR_ERR;
-    for (int32_t i = 0; i < g->n_items; i++) {
-        g->ans[i] = gr_answer_encode(&g->tmpl, tok, g->it, i, &g->ans_len[i]);
-        if (!g->ans[i]) return GR_ERR;
-    }
-    double *pop = gr_rec_train_counts(sp);
-    if (!pop) return GR_ERR;
-    g->tr = gr_trie_build_answers(&g->tmpl, tok, g->it, pop);
-    gr_free(pop);
-    if (!g->tr) return GR_ERR;
-    if (gr_trie_check_answers(g->tr, &g->tmpl, tok, g->it, NULL) != GR_OK) return GR_ERR;
-    if (g->tr->max_depth + 2 > g->ctx)
-        return gr_errorf("gen: the longest item takes %d tokens; ctx (%d) is too small", g->tr->max_depth, g->ctx);
-    return GR_OK;
 }
 
 /* Cut every user's training sequence into windows (see the top). */
@@ -235,63 +168,114 @@ static int32_t *make_prompt(const gen_model *g, const gr_query *q, int64_t *n)
     return p;
 }
 
+/* Row-wise softmax of the assistant's scores, in place ([n, n_items]);
+ * -INFINITY scores get probability 0. */
+static void softmax_rows(float *s, int n, int32_t n_items)
+{
+    for (int i = 0; i < n; i++) {
+        float *r = s + (int64_t)i * n_items, mx = -INFINITY;
+        for (int32_t j = 0; j < n_items; j++) if (r[j] > mx) mx = r[j];
+        double z = 0.0;
+        for (int32_t j = 0; j < n_items; j++) z += (r[j] = isfinite(mx) && r[j] > -INFINITY ? expf(r[j] - mx) : 0.0f);
+        float inv = z > 0 ? (float)(1.0 / z) : 0.0f;
+        for (int32_t j = 0; j < n_items; j++) r[j] *= inv;
+    }
+}
+
 static int gen_score(gr_model *m, const gr_query *q, int n, float *scores)
 {
     gen_model *g = m->impl;
-    if (!g->fitted) return gr_errorf("gen: score called before fit");
+    if (!g->fitted) return gr_errorf("%s: score called before fit", g->name);
     for (int i = 0; i < n; i++)
         for (int32_t j = 0; j < q[i].hist_len; j++)
             if (q[i].hist[j] < 0 || q[i].hist[j] >= g->n_items)
-                return gr_errorf("gen: score: query %d has history item %d outside [0, %d)", i, q[i].hist[j], g->n_items);
+                return gr_errorf("score: query %d has history item %d outside [0, %d)", i, q[i].hist[j], g->n_items);
     int32_t **pr = gr_calloc((size_t)n + 1, sizeof(int32_t *));
     int64_t *pl = gr_alloc((size_t)n + 1, sizeof(int64_t));
     gr_beam_hit *hits = gr_alloc((size_t)n * g->beams + 1, sizeof(gr_beam_hit));
     int *nh = gr_alloc((size_t)n + 1, sizeof(int));
+    const int assist = g->cf && g->assist >= 0.0f && g->assist < 1.0f;
+    float *cf = assist ? gr_alloc((size_t)n * (size_t)g->n_items, sizeof(float)) : NULL;
     int rc = GR_ERR;
-    if (!pr || !pl || !hits || !nh) goto out;
+    if (!pr || !pl || !hits || !nh || (assist && !cf)) goto out;
     for (int i = 0; i < n; i++)
         if (!(pr[i] = make_prompt(g, &q[i], &pl[i]))) goto out;
     gr_beam_opts o = gr_beam_opts_default();
     o.n_beams = g->beams;
     o.lambda = g->lambda;
+    if (assist) {
+        if (g->cf->ops->score(g->cf, q, n, cf) != GR_OK) goto out;
+        softmax_rows(cf, n, g->n_items);
+        o.cf_prob = cf;
+        o.cf_gamma = g->assist;
+    }
     if (gr_beam_search(g->lm, g->tr, (const int32_t *const *)pr, pl, n, &o, g->beams, hits, nh) != GR_OK) goto out;
     for (int i = 0; i < n; i++) {
         float *row = scores + (int64_t)i * g->n_items;
         for (int32_t j = 0; j < g->n_items; j++) row[j] = -INFINITY;
         for (int k = 0; k < nh[i]; k++) row[hits[(int64_t)i * g->beams + k].item] = (float)(g->beams - k);
+        m->n_returned += nh[i]; /* trie leaves are real items: never invalid */
     }
     rc = GR_OK;
 out:
     if (pr) for (int i = 0; i < n; i++) gr_free(pr[i]);
-    gr_free(pr); gr_free(pl); gr_free(hits); gr_free(nh);
-    return rc == GR_OK ? GR_OK : gr_error_prefix("gen: score: ");
+    gr_free(pr); gr_free(pl); gr_free(hits); gr_free(nh); gr_free(cf);
+    return rc == GR_OK ? GR_OK : gr_error_prefix("score: ");
+}
+
+/* Train the assistant's SASRec on the split (its own defaults and early
+ * stopping through ctx), then choose g on validation when assist < 0. */
+static int fit_assistant(gr_model *m, gen_model *g, const gr_split *sp, gr_fit_ctx *ctx, double lm_valid)
+{
+    const int verbose = ctx && ctx->verbose;
+    if (verbose) gr_log(1, "%s assist: training SASRec-CE for the assistant\n", g->name);
+    if (g->cf->ops->fit(g->cf, sp, ctx) != GR_OK) return gr_error_prefix("assistant: ");
+    if (g->assist >= 0.0f) return GR_OK;
+    if (!ctx || !ctx->validate) { g->assist = 1.0f; return GR_OK; }
+    static const float grid[] = {0.8f, 0.6f, 0.4f, 0.2f};
+    float best_g = 1.0f;
+    double best = lm_valid;
+    for (size_t i = 0; i < sizeof grid / sizeof grid[0]; i++) {
+        g->assist = grid[i];
+        double v = ctx->validate(ctx, m);
+        if (v < 0) return gr_error_prefix("assistant: validation at g = %.1f: ", (double)grid[i]);
+        if (verbose) gr_log(1, "%s assist: g = %.1f valid NDCG@10 %.4f\n", g->name, (double)grid[i], v);
+        if (v > best) { best = v; best_g = grid[i]; }
+    }
+    g->assist = best_g;
+    if (verbose) gr_log(1, "%s assist: chose g = %.1f (valid NDCG@10 %.4f; LM alone %.4f)\n", g->name,
+                        (double)best_g, best, lm_valid);
+    return GR_OK;
 }
 
 static int gen_fit(gr_model *m, const gr_split *sp, gr_fit_ctx *ctx)
 {
     gen_model *g = m->impl;
-    free_state(g);
-    if (!sp || !sp->data || sp->n_items <= 0) return gr_errorf("gen: fit: the split has no dataset with item texts");
+    gen_state_free(g);
+    if (!sp || !sp->data || sp->n_items <= 0) return gr_errorf("fit: the split has no dataset with item texts");
     const uint64_t seed = (ctx ? ctx->seed : 42) + (uint64_t)g->seed_offset;
     const int verbose = ctx && ctx->verbose;
+    const float assist = g->assist;
     gr_rng_seed(&g->rng, seed);
     double t0 = gr_time_now();
-    if (build_items(g, sp) != GR_OK || build_windows(g, sp) != GR_OK) {
-        free_state(g);
-        return gr_error_prefix("gen: fit: ");
+    if (gen_items_build(g, sp) != GR_OK || build_windows(g, sp) != GR_OK) {
+        gen_state_free(g);
+        return gr_error_prefix("fit: ");
     }
     m->n_items = sp->n_items;
     g->fitted = 1;
     gr_tfm *tfm = gr_lm_tfm(g->lm);
     const int64_t np = gr_tfm_n_params(tfm), ntok = g->woff[g->n_win];
     const int64_t steps_per_epoch = (ntok + g->batch - 1) / g->batch;
-    if (verbose)
-        gr_log(1, "gen: %d items, vocab %d, trie %d nodes (depth %d), %lld windows / %lld tokens, %lld parameters "
-               "(%.1fs)\n", (int)g->n_items, gr_lm_vocab(g->lm), (int)g->tr->n_nodes, (int)g->tr->max_depth,
-               (long long)g->n_win, (long long)ntok, (long long)np, gr_time_now() - t0);
+    if (verbose) {
+        gr_log(1, "%s %d items, vocab %d, trie %d nodes (depth %d), %lld windows / %lld tokens, %lld parameters "
+               "(%.1fs)\n", g->name, (int)g->n_items, gr_lm_vocab(g->lm), (int)g->tr->n_nodes,
+               (int)g->tr->max_depth, (long long)g->n_win, (long long)ntok, (long long)np, gr_time_now() - t0);
+        if (g->sid) gr_semid_print_report(g->sid, stderr);
+    }
     uint8_t *mask = gr_alloc((size_t)np, 1);
     g->best = gr_alloc((size_t)np, sizeof(float));
-    if (!mask || !g->best) { gr_free(mask); return gr_error_prefix("gen: fit: "); }
+    if (!mask || !g->best) { gr_free(mask); return gr_error_prefix("fit: "); }
     gr_tfm_decay_mask(tfm, mask);
     gr_train_config tc;
     gr_train_config_default(&tc);
@@ -309,10 +293,11 @@ static int gen_fit(gr_model *m, const gr_split *sp, gr_fit_ctx *ctx)
     task.micro_batch = gen_micro_batch;
     gr_trainer *tr = gr_trainer_new(&tc, gr_tfm_params(tfm), gr_tfm_grads(tfm), np, mask, &task);
     gr_free(mask);
-    if (!tr) return gr_error_prefix("gen: fit: ");
+    if (!tr) return gr_error_prefix("fit: ");
     double best = -1.0;
     int bad = 0, rc = GR_OK;
     g->epochs_run = g->best_epoch = 0;
+    g->assist = 1.0f; /* validate the language model alone while training */
     for (int ep = 1; ep <= g->epochs; ep++) {
         double te = gr_time_now();
         /* an epoch = steps_per_epoch steps (about one pass: the micro-batch
@@ -322,7 +307,7 @@ static int gen_fit(gr_model *m, const gr_split *sp, gr_fit_ctx *ctx)
         double t1 = gr_time_now(), v = -1.0;
         if (ctx && ctx->validate) {
             v = ctx->validate(ctx, m);
-            if (v < 0) { rc = gr_error_prefix("gen: validation after epoch %d: ", ep); break; }
+            if (v < 0) { rc = gr_error_prefix("validation after epoch %d: ", ep); break; }
             if (v > best) {
                 best = v;
                 g->best_epoch = ep;
@@ -333,67 +318,116 @@ static int gen_fit(gr_model *m, const gr_split *sp, gr_fit_ctx *ctx)
             }
         }
         if (verbose)
-            gr_log(1, "gen: epoch %d last loss %.4f valid NDCG@10 %.4f%s (%.1fs train, %.1fs valid)\n", ep,
+            gr_log(1, "%s epoch %d last loss %.4f valid NDCG@10 %.4f%s (%.1fs train, %.1fs valid)\n", g->name, ep,
                    (double)gr_trainer_last_loss(tr), v, g->best_epoch == ep ? " *" : "", t1 - te, gr_time_now() - t1);
         if (bad >= g->patience) break;
     }
     gr_trainer_free(tr);
+    g->assist = assist;
     if (rc != GR_OK) return rc;
     if (g->best_epoch > 0) {
         memcpy(gr_tfm_params(tfm), g->best, sizeof(float) * (size_t)np);
-        if (verbose) gr_log(1, "gen: restored epoch %d (valid NDCG@10 %.4f)\n", g->best_epoch, best);
+        if (verbose) gr_log(1, "%s restored epoch %d (valid NDCG@10 %.4f)\n", g->name, g->best_epoch, best);
     }
     /* the windows are only needed for training */
-    gr_free(g->woff); gr_free(g->wtok); gr_free(g->wtgt); gr_free(g->order);
-    g->woff = NULL; g->wtok = g->wtgt = NULL; g->order = NULL;
+    gr_free(g->woff); gr_free(g->wtok); gr_free(g->wtgt); gr_free(g->order); gr_free(g->best);
+    g->woff = NULL; g->wtok = g->wtgt = NULL; g->order = NULL; g->best = NULL;
+    if (g->assist != 1.0f && fit_assistant(m, g, sp, ctx, best) != GR_OK) return gr_error_prefix("fit: ");
     return GR_OK;
 }
 
 static void gen_destroy(gr_model *m)
 {
     gen_model *g = m->impl;
-    if (g) free_state(g);
+    if (g) {
+        gen_state_free(g);
+        gr_model_free(g->cf);
+    }
     gr_free(g);
 }
 
 static const gr_model_ops gen_ops = {"gen", gen_fit, gen_score, gen_destroy};
+static const gr_model_ops gen_sid_ops = {"gen-sid", gen_fit, gen_score, gen_destroy};
 
-gr_model *gr_gen_create(const gr_params *p)
+/* Read NAME.KEY (g->prefix = "NAME.") into v (default def, range [lo, hi]). */
+static int p_int(const gr_params *p, const gen_model *g, const char *key, int64_t def, int64_t lo, int64_t hi, int *v)
 {
-    static const char *const known[] = {"gen.dim", "gen.layers", "gen.heads", "gen.ff", "gen.ctx", "gen.vocab",
-                                        "gen.dropout", "gen.lr", "gen.wd", "gen.batch", "gen.epochs",
-                                        "gen.patience", "gen.beams", "gen.lambda", "gen.max_hist",
-                                        "gen.seed_offset", NULL};
-    if (baseline_params_check(p, "gen.", known) != GR_OK) return NULL;
-    int64_t dim, layers, heads, ff, ctx, vocab, batch, epochs, patience, beams, max_hist, seed_offset;
-    double dropout, lr, wd, lambda;
-    if (gr_params_int(p, "gen.dim", 128, &dim) || gr_params_int(p, "gen.layers", 2, &layers) ||
-        gr_params_int(p, "gen.heads", 4, &heads) || gr_params_int(p, "gen.ff", 0, &ff) ||
-        gr_params_int(p, "gen.ctx", 256, &ctx) || gr_params_int(p, "gen.vocab", 0, &vocab) ||
-        gr_params_int(p, "gen.batch", 4096, &batch) || gr_params_int(p, "gen.epochs", 20, &epochs) ||
-        gr_params_int(p, "gen.patience", 3, &patience) || gr_params_int(p, "gen.beams", 20, &beams) ||
-        gr_params_int(p, "gen.max_hist", 50, &max_hist) || gr_params_int(p, "gen.seed_offset", 0, &seed_offset) ||
-        gr_params_float(p, "gen.dropout", 0.1, &dropout) || gr_params_float(p, "gen.lr", 2e-3, &lr) ||
-        gr_params_float(p, "gen.wd", 0.01, &wd) || gr_params_float(p, "gen.lambda", 0.0, &lambda))
-        return NULL;
-#define RANGE(v, lo, hi, name) if ((v) < (lo) || (v) > (hi)) { gr_errorf("parameter 'gen." name "' (%g) must be in [%g, %g]", (double)(v), (double)(lo), (double)(hi)); return NULL; }
-    RANGE(dim, 8, 4096, "dim") RANGE(layers, 1, 64, "layers") RANGE(heads, 1, 64, "heads") RANGE(ff, 0, 65536, "ff")
-    RANGE(ctx, 16, 8192, "ctx") RANGE(vocab, 0, 1 << 20, "vocab") RANGE(batch, 16, 1 << 24, "batch")
-    RANGE(epochs, 1, 100000, "epochs") RANGE(patience, 1, 100000, "patience") RANGE(beams, 1, 1024, "beams")
-    RANGE(max_hist, 1, 1 << 20, "max_hist") RANGE(dropout, 0.0, 0.99, "dropout") RANGE(lr, 0.0, 1.0, "lr")
-    RANGE(wd, 0.0, 10.0, "wd") RANGE(lambda, 0.0, 10.0, "lambda")
-#undef RANGE
-    if (dim % heads) { gr_errorf("parameter 'gen.heads' (%lld) must divide gen.dim (%lld)", (long long)heads, (long long)dim); return NULL; }
-    gr_model *m = gr_calloc(1, sizeof *m);
+    char k[64];
+    snprintf(k, sizeof k, "%s%s", g->prefix, key);
+    int64_t x;
+    if (gr_params_int(p, k, def, &x) != GR_OK) return GR_ERR;
+    if (x < lo || x > hi) return gr_errorf("parameter '%s' (%lld) must be in [%lld, %lld]", k, (long long)x,
+                                           (long long)lo, (long long)hi);
+    *v = (int)x;
+    return GR_OK;
+}
+
+static int p_float(const gr_params *p, const gen_model *g, const char *key, double def, double lo, double hi, float *v)
+{
+    char k[64];
+    snprintf(k, sizeof k, "%s%s", g->prefix, key);
+    double x;
+    if (gr_params_float(p, k, def, &x) != GR_OK) return GR_ERR;
+    if (!(x >= lo && x <= hi)) return gr_errorf("parameter '%s' (%g) must be in [%g, %g]", k, x, lo, hi);
+    *v = (float)x;
+    return GR_OK;
+}
+
+static gr_model *create(const gr_params *p, gen_items items)
+{
+    static const char *const known_gen[] = {"gen.dim", "gen.layers", "gen.heads", "gen.ff", "gen.ctx", "gen.vocab",
+        "gen.dropout", "gen.lr", "gen.wd", "gen.batch", "gen.epochs", "gen.patience", "gen.beams", "gen.lambda",
+        "gen.max_hist", "gen.assist", "gen.seed_offset", NULL};
+    static const char *const known_sid[] = {"gen-sid.dim", "gen-sid.layers", "gen-sid.heads", "gen-sid.ff",
+        "gen-sid.ctx", "gen-sid.dropout", "gen-sid.lr", "gen-sid.wd", "gen-sid.batch", "gen-sid.epochs",
+        "gen-sid.patience", "gen-sid.beams", "gen-sid.lambda", "gen-sid.max_hist", "gen-sid.assist",
+        "gen-sid.seed_offset", "gen-sid.sid_levels", "gen-sid.sid_k", "gen-sid.sid_dim", NULL};
     gen_model *g = gr_calloc(1, sizeof *g);
-    if (!m || !g) { gr_free(m); gr_free(g); return NULL; }
-    g->dim = (int)dim; g->layers = (int)layers; g->heads = (int)heads; g->ff = (int)ff; g->ctx = (int)ctx;
-    g->vocab = (int)vocab; g->batch = (int)batch; g->epochs = (int)epochs; g->patience = (int)patience;
-    g->beams = (int)beams; g->max_hist = (int)max_hist; g->seed_offset = seed_offset;
-    g->dropout = (float)dropout; g->lr = (float)lr; g->wd = (float)wd; g->lambda = (float)lambda;
-    m->ops = &gen_ops;
+    gr_model *m = gr_calloc(1, sizeof *m);
+    if (!m || !g) goto fail;
+    g->items = items;
+    snprintf(g->name, sizeof g->name, "%s", items == GEN_ITEMS_SID ? "gen-sid" : "gen");
+    snprintf(g->prefix, sizeof g->prefix, "%s.", g->name);
+    if (baseline_params_check(p, g->prefix, items == GEN_ITEMS_SID ? known_sid : known_gen) != GR_OK) goto fail;
+    int seed_off = 0;
+    if (p_int(p, g, "dim", 128, 8, 4096, &g->dim) || p_int(p, g, "layers", 2, 1, 64, &g->layers) ||
+        p_int(p, g, "heads", 4, 1, 64, &g->heads) || p_int(p, g, "ff", 0, 0, 65536, &g->ff) ||
+        p_int(p, g, "ctx", 256, 16, 8192, &g->ctx) || p_int(p, g, "vocab", 0, 0, 1 << 20, &g->vocab) ||
+        p_int(p, g, "batch", 4096, 16, 1 << 24, &g->batch) || p_int(p, g, "epochs", 20, 1, 100000, &g->epochs) ||
+        p_int(p, g, "patience", 3, 1, 100000, &g->patience) || p_int(p, g, "beams", 20, 1, 1024, &g->beams) ||
+        p_int(p, g, "max_hist", 50, 1, 1 << 20, &g->max_hist) ||
+        p_int(p, g, "seed_offset", 0, 0, 1 << 30, &seed_off) ||
+        p_int(p, g, "sid_levels", 3, 1, GR_SEMID_MAX_LEVELS, &g->sid_levels) ||
+        p_int(p, g, "sid_k", 0, 0, 65536, &g->sid_k) || p_int(p, g, "sid_dim", 64, 2, 4096, &g->sid_dim) ||
+        p_float(p, g, "dropout", 0.1, 0.0, 0.99, &g->dropout) || p_float(p, g, "lr", 2e-3, 0.0, 1.0, &g->lr) ||
+        p_float(p, g, "wd", 0.01, 0.0, 10.0, &g->wd) || p_float(p, g, "lambda", 0.0, 0.0, 10.0, &g->lambda) ||
+        p_float(p, g, "assist", 1.0, -1.0, 1.0, &g->assist))
+        goto fail;
+    if (g->dim % g->heads) {
+        gr_errorf("parameter '%sheads' (%d) must divide %sdim (%d)", g->prefix, g->heads, g->prefix, g->dim);
+        goto fail;
+    }
+    if (g->sid_k == 1) { gr_errorf("parameter '%ssid_k' must be 0 (the rule) or >= 2", g->prefix); goto fail; }
+    g->seed_offset = seed_off;
+    g->decode = GEN_DECODE_BEAM;
+    /* the assistant's SASRec takes the sasrec.* parameters of the same list */
+    if (g->assist != 1.0f && !(g->cf = gr_model_create("sasrec", p))) goto fail;
+    m->ops = items == GEN_ITEMS_SID ? &gen_sid_ops : &gen_ops;
     m->impl = g;
     m->max_k = g->beams;
     return m;
+fail:
+    gr_free(m);
+    gr_free(g);
+    return NULL;
 }
 
+gr_model *gr_gen_create(const gr_params *p)
+{
+    return create(p, GEN_ITEMS_TITLE);
+}
+
+gr_model *gr_gen_sid_create(const gr_params *p)
+{
+    return create(p, GEN_ITEMS_SID);
+}

@@ -16,10 +16,11 @@ static const model_entry models[] = {
     {"bm25", gr_bm25_create},
     {"sasrec", gr_sasrec_create},
     {"gen", gr_gen_create},
+    {"gen-sid", gr_gen_sid_create},
 };
 #define N_MODELS ((int)(sizeof models / sizeof models[0]))
 
-static const char *const model_names[N_MODELS + 1] = {"pop", "bprmf", "bm25", "sasrec", "gen", NULL};
+static const char *const model_names[N_MODELS + 1] = {"pop", "bprmf", "bm25", "sasrec", "gen", "gen-sid", NULL};
 
 const char *const *gr_model_names(void)
 {

@@ -1,0 +1,75 @@
+/* The generative recommenders' state ("gen": items as titles, "gen-sid":
+ * items as semantic IDs), shared by gen.c (create, fit, score) and gen_io.c
+ * (one GGUF file per fitted model). Private to src/models. */
+#ifndef GENREC_GEN_INTERNAL_H
+#define GENREC_GEN_INTERNAL_H
+#include <stdint.h>
+
+#include "genrec/itemtext.h"
+#include "genrec/lm.h"
+#include "genrec/model.h"
+#include "genrec/rng.h"
+#include "genrec/semid.h"
+#include "genrec/trie.h"
+
+/* How an item is written as tokens. */
+typedef enum gen_items {
+    GEN_ITEMS_TITLE = 0, /* its title, byte-level BPE trained on the catalogue, then EOS */
+    GEN_ITEMS_SID = 1,   /* its semantic ID: L codes + a collision code, one token each */
+} gen_items;
+
+/* How scores are produced from the model. */
+typedef enum gen_decode {
+    GEN_DECODE_BEAM = 0,   /* trie-constrained beam search (D3), optional CF assistant */
+    GEN_DECODE_GROUND = 1, /* free generation grounded to items by embeddings (BIGRec) */
+} gen_decode;
+
+typedef struct gen_model {
+    /* hyperparameters (gen_params_*; stored in the model file) */
+    gen_items items;
+    gen_decode decode;
+    int dim, layers, heads, ff, ctx, vocab, batch, epochs, patience, beams, max_hist;
+    float dropout, lr, wd, lambda;
+    int sid_levels, sid_k, sid_dim;   /* semantic IDs: levels L, codes per level (0 = rule), embedding dim */
+    float assist;                     /* g of the CF assistant: 1 = off, < 0 = chosen on validation */
+    float ground_gamma;               /* popularity exponent of grounding, < 0 = chosen on validation */
+    int ground_pool;                  /* GR_POOL_LAST or GR_POOL_MEAN (genrec/ground.h) */
+    int64_t seed_offset;
+    char name[16];                    /* "gen" or "gen-sid" */
+    char prefix[24];                  /* name + ".": its parameter keys */
+
+    /* fitted state */
+    int fitted;
+    int32_t n_items;
+    gr_itemtext *it;     /* item titles (printing; the title mode's answers) */
+    gr_prompt_tmpl tmpl;
+    gr_semid *sid;       /* GEN_ITEMS_SID only */
+    gr_lm *lm;
+    gr_trie *tr;
+    int32_t **ans;       /* [n_items] answer ids as the model writes them */
+    int64_t *ans_len;
+    int32_t bos;         /* first token of every prompt */
+    int32_t eos;         /* end-of-answer token (title mode), -1 for semantic IDs */
+    double *pop;         /* [n_items] training interaction counts */
+    gr_model *cf;        /* the assistant's classic model (created with g, not saved), or NULL */
+
+    /* training state */
+    int64_t n_win, *woff;
+    int32_t *wtok, *wtgt;
+    int64_t *order, cursor;
+    int32_t *btok, *btgt, *boff;
+    int64_t bcap;
+    gr_rng rng;
+    float *best;
+    int epochs_run, best_epoch;
+} gen_model;
+
+/* Free the fitted and training state of g (not g itself). */
+void gen_state_free(gen_model *g);
+
+/* gen_items.c: build the vocabulary, language model, answers and trie for
+ * the split's items (it, tmpl, sid, lm, ans, ans_len, bos, eos, pop, tr).
+ * GR_OK or GR_ERR + error; free partial state with gen_state_free. */
+int gen_items_build(gen_model *g, const gr_split *sp);
+
+#endif

@@ -1,0 +1,122 @@
+/* Items as tokens for the generative recommenders (gen_internal.h): the
+ * vocabulary, every item's answer ids, the item trie and the language model
+ * sized for them.
+ *
+ * Titles ("gen"): a byte-level BPE vocabulary trained on the catalogue's
+ * texts (gr_rec_corpus + gr_bpe_train; size: the next power of two >=
+ * n_items, clamped to [512, 4096], unless vocab is set); an item's answer is
+ * encode(" " + title) + EOS under the compact template; the trie is built and
+ * checked with exactly that tokenization.
+ *
+ * Semantic IDs ("gen-sid"): RQ-KMeans codes (genrec/semid.h) over TF-IDF/SVD
+ * embeddings of the item's title, genres, brand and text (sid_dim
+ * dimensions). The vocabulary is BOS followed by the L x K level codes and
+ * the collision codes; an answer is the item's L + 1 code tokens (all answers
+ * have the same length, so none is a prefix of another and no end marker is
+ * needed). Items whose text shares no word with any other item get an
+ * all-zero embedding and are told apart by their collision codes only. */
+#include <string.h>
+
+#include "gen_internal.h"
+#include "genrec/tokenizer.h"
+
+static gr_lm *new_lm(gen_model *g, int V)
+{
+    gr_tfm_config c;
+    int ff = g->ff > 0 ? g->ff : 3 * g->dim;
+    gr_lm_config_preset(&c, GR_ARCH_LLAMA, g->layers, g->dim, g->heads, 0, ff, g->ctx, V);
+    c.dropout = g->dropout;
+    c.tied = 1;
+    return gr_lm_init(GR_ARCH_LLAMA, &c, gr_rng_u64(&g->rng));
+}
+
+static int items_title(gen_model *g, const gr_split *sp)
+{
+    g->it = gr_itemtext_build(sp->data, NULL);
+    if (!g->it) return GR_ERR;
+    g->tmpl = gr_prompt_tmpl_compact();
+    size_t len;
+    char *corpus = gr_rec_corpus(&g->tmpl, g->it, &len);
+    if (!corpus) return GR_ERR;
+    int V = g->vocab;
+    if (V <= 0) {
+        V = 512;
+        while (V < sp->n_items && V < 4096) V *= 2;
+    }
+    const char *specials[1] = {"<|endoftext|>"};
+    gr_bpe_train_opts bo = {V, 2, specials, 1};
+    gr_tokenizer *tok = gr_bpe_train(corpus, len, &bo);
+    gr_free(corpus);
+    if (!tok) return GR_ERR;
+    g->bos = gr_tokenizer_bos(tok);
+    g->eos = gr_tokenizer_eos(tok);
+    g->lm = new_lm(g, gr_tokenizer_n_vocab(tok));
+    if (!g->lm) { gr_tokenizer_free(tok); return GR_ERR; }
+    if (gr_lm_set_tokenizer(g->lm, tok) != GR_OK) { gr_tokenizer_free(tok); return GR_ERR; }
+    for (int32_t i = 0; i < g->n_items; i++) {
+        g->ans[i] = gr_answer_encode(&g->tmpl, tok, g->it, i, &g->ans_len[i]);
+        if (!g->ans[i]) return GR_ERR;
+    }
+    g->tr = gr_trie_build_answers(&g->tmpl, tok, g->it, g->pop);
+    if (!g->tr) return GR_ERR;
+    return gr_trie_check_answers(g->tr, &g->tmpl, tok, g->it, NULL);
+}
+
+static int items_sid(gen_model *g, const gr_split *sp)
+{
+    g->it = gr_itemtext_build(sp->data, NULL);
+    gr_itemtext_opts all = {1, 1, 1, 0, 0};
+    gr_itemtext *full = gr_itemtext_build(sp->data, &all);
+    if (!g->it || !full) { gr_itemtext_free(full); return GR_ERR; }
+    int32_t d = 0;
+    float *emb = gr_semid_tfidf_embed(full, g->sid_dim, gr_rng_u64(&g->rng), &d);
+    gr_itemtext_free(full);
+    if (!emb) return GR_ERR;
+    gr_semid_opts so = gr_semid_opts_default();
+    so.n_levels = g->sid_levels;
+    so.K = g->sid_k;
+    so.seed = gr_rng_u64(&g->rng);
+    g->sid = gr_semid_build(emb, g->n_items, d, &so);
+    gr_free(emb);
+    if (!g->sid) return GR_ERR;
+    const int32_t L1 = g->sid->n_levels + 1;
+    g->bos = 0;
+    g->eos = -1;
+    g->lm = new_lm(g, 1 + gr_semid_n_tokens(g->sid));
+    if (!g->lm) return GR_ERR;
+    int64_t *off = gr_alloc((size_t)g->n_items + 1, sizeof(int64_t));
+    int32_t *ids = gr_alloc((size_t)g->n_items * (size_t)L1, sizeof(int32_t));
+    if (!off || !ids) { gr_free(off); gr_free(ids); return GR_ERR; }
+    off[0] = 0;
+    for (int32_t i = 0; i < g->n_items; i++) {
+        g->ans[i] = gr_alloc((size_t)L1, sizeof(int32_t));
+        if (!g->ans[i] || gr_semid_item_tokens(g->sid, i, 1, g->ans[i]) != L1) {
+            gr_free(off); gr_free(ids);
+            return GR_ERR;
+        }
+        g->ans_len[i] = L1;
+        memcpy(ids + (int64_t)i * L1, g->ans[i], sizeof(int32_t) * (size_t)L1);
+        off[i + 1] = off[i] + L1;
+    }
+    g->tr = gr_trie_build(off, ids, g->n_items, g->pop);
+    gr_free(off); gr_free(ids);
+    return g->tr ? GR_OK : GR_ERR;
+}
+
+/* Build g's items for the split (see the top): it, tmpl, sid, lm, ans,
+ * ans_len, bos, eos, pop, tr. GR_OK or GR_ERR + error; the caller frees the
+ * partial state with gen_state_free on error. */
+int gen_items_build(gen_model *g, const gr_split *sp)
+{
+    g->n_items = sp->n_items;
+    g->ans = gr_calloc((size_t)g->n_items, sizeof *g->ans);
+    g->ans_len = gr_calloc((size_t)g->n_items, sizeof *g->ans_len);
+    g->pop = gr_rec_train_counts(sp);
+    if (!g->ans || !g->ans_len || !g->pop) return GR_ERR;
+    int rc = g->items == GEN_ITEMS_SID ? items_sid(g, sp) : items_title(g, sp);
+    if (rc != GR_OK) return GR_ERR;
+    if (g->tr->max_depth + 2 > g->ctx)
+        return gr_errorf("the longest item takes %d tokens; ctx (%d) must be at least %d", g->tr->max_depth, g->ctx,
+                         g->tr->max_depth + 2);
+    return GR_OK;
+}
