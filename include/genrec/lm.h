@@ -104,4 +104,19 @@ int gr_lm_seq_logprob(gr_lm *lm, const gr_lm_batch *b, double *lp);
  * must then equal n_seq). */
 int gr_lm_logits(gr_lm *lm, const gr_lm_batch *b, const int32_t *rows, int n_rows, float *logits);
 
+/* Pooling of a sequence's final hidden states into one vector. */
+typedef enum gr_pool {
+    GR_POOL_LAST = 0,   /* the hidden state of the sequence's last token */
+    GR_POOL_MEAN = 1    /* the mean over all its tokens */
+} gr_pool;
+
+/* Final hidden states (inference mode, after the final norm when the model
+ * has one, i.e. what the output head multiplies: logits = hidden . head^T)
+ * pooled per sequence: out (n_seq, d_model) gets, for sequence s, the
+ * hidden state of its last token (GR_POOL_LAST) or the mean of its tokens'
+ * hidden states (GR_POOL_MEAN). out is the caller's; b->targets is ignored.
+ * GR_ERR + error on a bad batch (as gr_lm_logits), an empty sequence, an
+ * unknown pool, or OOM (out is then unspecified). */
+int gr_lm_hidden(gr_lm *lm, const gr_lm_batch *b, gr_pool pool, float *out);
+
 #endif

@@ -90,6 +90,15 @@ void gr_semid_free(gr_semid *s);
  * items, no word shared by two items, OOM). */
 float *gr_semid_tfidf_embed(const gr_itemtext *it, int32_t dim, uint64_t seed, int32_t *out_dim);
 
+/* Collaborative item embeddings: the truncated SVD (as above) of the item x
+ * user matrix of n_users interaction lists (user u's items are
+ * items[off[u] .. off[u+1]); an interaction weighs 1/sqrt(the user's count)),
+ * rows L2-normalised; items nobody interacted with get all-zero rows.
+ * Returns a new n_items x *out_dim matrix (gr_free) or NULL + error (an item
+ * id out of range, no interactions, OOM). */
+float *gr_semid_cf_embed(const int64_t *off, const int32_t *items, int32_t n_users, int32_t n_items, int32_t dim,
+                         uint64_t seed, int32_t *out_dim);
+
 /* Write item's semantic ID "<a_12><b_200><c_7><d_0>" into buf (cap bytes,
  * NUL-terminated). Returns its length, or -1 + error for a bad item or a
  * buffer that is too small (16 bytes per level are always enough). */

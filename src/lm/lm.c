@@ -381,3 +381,32 @@ int gr_lm_logits(gr_lm *lm, const gr_lm_batch *b, const int32_t *rows, int n_row
     gr_free(last);
     return rc;
 }
+
+int gr_lm_hidden(gr_lm *lm, const gr_lm_batch *b, gr_pool pool, float *out)
+{
+    if (pool != GR_POOL_LAST && pool != GR_POOL_MEAN)
+        return gr_errorf("language model hidden states: unknown pooling %d", (int)pool);
+    if (b && b->seq_off && b->n_seq > 0 && b->seq_off[0] == 0 && b->seq_off[b->n_seq] == b->N)
+        for (int s = 0; s < b->n_seq; s++)
+            if (b->seq_off[s + 1] <= b->seq_off[s])
+                return gr_errorf("language model hidden states: sequence %d is empty", s);
+    gr_lm_batch nb;
+    if (b) { nb = *b; nb.targets = NULL; b = &nb; }
+    if (forward_infer(lm, b) != GR_OK) return GR_ERR;
+    const int C = lm->C;
+#pragma omp parallel for schedule(static) if ((int64_t)b->N * C > 65536)
+    for (int s = 0; s < b->n_seq; s++) {
+        float *o = out + (int64_t)s * C;
+        const int lo = b->seq_off[s], hi = b->seq_off[s + 1];
+        if (pool == GR_POOL_LAST) {
+            memcpy(o, lm->h + (int64_t)(hi - 1) * C, sizeof(float) * (size_t)C);
+            continue;
+        }
+        for (int c = 0; c < C; c++) {
+            double acc = 0.0;
+            for (int i = lo; i < hi; i++) acc += lm->h[(int64_t)i * C + c];
+            o[c] = (float)(acc / (hi - lo));
+        }
+    }
+    return GR_OK;
+}

@@ -38,7 +38,7 @@
  * gen_items.c), dropout 0.1, lr 2e-3, wd 0.01, batch 4096 (tokens per step),
  * epochs 20, patience 3, beams 20, lambda 0, max_hist 50, assist 1,
  * seed_offset 0; gen-sid also sid_levels 3, sid_k 0 (rule of semid.h),
- * sid_dim 64. */
+ * sid_dim 64, sid_emb 2 (text + collaborative embeddings, gen_items.c). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -381,7 +381,7 @@ static gr_model *create(const gr_params *p, gen_items items)
     static const char *const known_sid[] = {"gen-sid.dim", "gen-sid.layers", "gen-sid.heads", "gen-sid.ff",
         "gen-sid.ctx", "gen-sid.dropout", "gen-sid.lr", "gen-sid.wd", "gen-sid.batch", "gen-sid.epochs",
         "gen-sid.patience", "gen-sid.beams", "gen-sid.lambda", "gen-sid.max_hist", "gen-sid.assist",
-        "gen-sid.seed_offset", "gen-sid.sid_levels", "gen-sid.sid_k", "gen-sid.sid_dim", NULL};
+        "gen-sid.seed_offset", "gen-sid.sid_levels", "gen-sid.sid_k", "gen-sid.sid_dim", "gen-sid.sid_emb", NULL};
     gen_model *g = gr_calloc(1, sizeof *g);
     gr_model *m = gr_calloc(1, sizeof *m);
     if (!m || !g) goto fail;
@@ -399,6 +399,7 @@ static gr_model *create(const gr_params *p, gen_items items)
         p_int(p, g, "seed_offset", 0, 0, 1 << 30, &seed_off) ||
         p_int(p, g, "sid_levels", 3, 1, GR_SEMID_MAX_LEVELS, &g->sid_levels) ||
         p_int(p, g, "sid_k", 0, 0, 65536, &g->sid_k) || p_int(p, g, "sid_dim", 64, 2, 4096, &g->sid_dim) ||
+        p_int(p, g, "sid_emb", 2, 0, 2, &g->sid_emb) ||
         p_float(p, g, "dropout", 0.1, 0.0, 0.99, &g->dropout) || p_float(p, g, "lr", 2e-3, 0.0, 1.0, &g->lr) ||
         p_float(p, g, "wd", 0.01, 0.0, 10.0, &g->wd) || p_float(p, g, "lambda", 0.0, 0.0, 10.0, &g->lambda) ||
         p_float(p, g, "assist", 1.0, -1.0, 1.0, &g->assist))

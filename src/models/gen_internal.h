@@ -31,6 +31,7 @@ typedef struct gen_model {
     int dim, layers, heads, ff, ctx, vocab, batch, epochs, patience, beams, max_hist;
     float dropout, lr, wd, lambda;
     int sid_levels, sid_k, sid_dim;   /* semantic IDs: levels L, codes per level (0 = rule), embedding dim */
+    int sid_emb;                      /* semantic IDs from 0 text, 1 collaborative, 2 both embeddings */
     float assist;                     /* g of the CF assistant: 1 = off, < 0 = chosen on validation */
     float ground_gamma;               /* popularity exponent of grounding, < 0 = chosen on validation */
     int ground_pool;                  /* GR_POOL_LAST or GR_POOL_MEAN (genrec/ground.h) */

@@ -8,9 +8,9 @@
  * encode(" " + title) + EOS under the compact template; the trie is built and
  * checked with exactly that tokenization.
  *
- * Semantic IDs ("gen-sid"): RQ-KMeans codes (genrec/semid.h) over TF-IDF/SVD
- * embeddings of the item's title, genres, brand and text (sid_dim
- * dimensions). The vocabulary is BOS followed by the L x K level codes and
+ * Semantic IDs ("gen-sid"): RQ-KMeans codes (genrec/semid.h) over item
+ * embeddings (sid_emb, see sid_embeddings: text TF-IDF/SVD, collaborative
+ * SVD of the training interactions, or both; sid_dim dimensions each). The vocabulary is BOS followed by the L x K level codes and
  * the collision codes; an answer is the item's L + 1 code tokens (all answers
  * have the same length, so none is a prefix of another and no end marker is
  * needed). Items whose text shares no word with any other item get an
@@ -62,15 +62,50 @@ static int items_title(gen_model *g, const gr_split *sp)
     return gr_trie_check_answers(g->tr, &g->tmpl, tok, g->it, NULL);
 }
 
+/* Item embeddings for the semantic IDs (sid_emb): 0 = text (TF-IDF/SVD of
+ * title, genres, brand, text), 1 = collaborative (SVD of the training
+ * item x user matrix), 2 = both, each half L2-normalised and weighted 1/sqrt 2. */
+static float *sid_embeddings(gen_model *g, const gr_split *sp, int32_t *dim)
+{
+    float *parts[2] = {NULL, NULL};
+    int32_t d[2] = {0, 0};
+    if (g->sid_emb != 1) {
+        gr_itemtext_opts all = {1, 1, 1, 0, 0};
+        gr_itemtext *full = gr_itemtext_build(sp->data, &all);
+        if (!full) return NULL;
+        parts[0] = gr_semid_tfidf_embed(full, g->sid_dim, gr_rng_u64(&g->rng), &d[0]);
+        gr_itemtext_free(full);
+        if (!parts[0]) return NULL;
+    }
+    if (g->sid_emb != 0) {
+        parts[1] = gr_semid_cf_embed(sp->train_off, sp->train_item, sp->n_users, sp->n_items, g->sid_dim,
+                                     gr_rng_u64(&g->rng), &d[1]);
+        if (!parts[1]) { gr_free(parts[0]); return NULL; }
+    }
+    if (!parts[0] || !parts[1]) {
+        *dim = parts[0] ? d[0] : d[1];
+        return parts[0] ? parts[0] : parts[1];
+    }
+    *dim = d[0] + d[1];
+    float *e = gr_alloc((size_t)g->n_items * (size_t)*dim, sizeof(float));
+    if (e) {
+        const float w = 0.70710678f;
+        for (int64_t i = 0; i < g->n_items; i++) {
+            for (int32_t j = 0; j < d[0]; j++) e[i * *dim + j] = w * parts[0][i * d[0] + j];
+            for (int32_t j = 0; j < d[1]; j++) e[i * *dim + d[0] + j] = w * parts[1][i * d[1] + j];
+        }
+    }
+    gr_free(parts[0]);
+    gr_free(parts[1]);
+    return e;
+}
+
 static int items_sid(gen_model *g, const gr_split *sp)
 {
     g->it = gr_itemtext_build(sp->data, NULL);
-    gr_itemtext_opts all = {1, 1, 1, 0, 0};
-    gr_itemtext *full = gr_itemtext_build(sp->data, &all);
-    if (!g->it || !full) { gr_itemtext_free(full); return GR_ERR; }
+    if (!g->it) return GR_ERR;
     int32_t d = 0;
-    float *emb = gr_semid_tfidf_embed(full, g->sid_dim, gr_rng_u64(&g->rng), &d);
-    gr_itemtext_free(full);
+    float *emb = sid_embeddings(g, sp, &d);
     if (!emb) return GR_ERR;
     gr_semid_opts so = gr_semid_opts_default();
     so.n_levels = g->sid_levels;

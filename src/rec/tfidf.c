@@ -32,6 +32,26 @@ static void spmat_free(spmat *a)
     gr_free(a->cval);
 }
 
+/* Fill a's CSC arrays (col_off, row, cval: allocated, col_off zeroed) from
+ * its CSR arrays. GR_ERR on OOM. */
+static int spmat_fill_csc(spmat *a)
+{
+    const int64_t n = a->n, V = a->V, nnz = a->row_off[n];
+    for (int64_t k = 0; k < nnz; k++) a->col_off[a->col[k] + 1]++;
+    for (int64_t w = 0; w < V; w++) a->col_off[w + 1] += a->col_off[w];
+    int64_t *cur = gr_alloc((size_t)V + 1, sizeof *cur);
+    if (!cur) return GR_ERR;
+    memcpy(cur, a->col_off, (size_t)V * sizeof *cur);
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t k = a->row_off[i]; k < a->row_off[i + 1]; k++) {
+            int64_t p = cur[a->col[k]]++;
+            a->row[p] = (int32_t)i;
+            a->cval[p] = a->val[k];
+        }
+    gr_free(cur);
+    return GR_OK;
+}
+
 static int is_word_byte(unsigned char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80; }
 
 static int cmp_i32(const void *a, const void *b)
@@ -142,18 +162,7 @@ static int tfidf_build(const gr_itemtext *it, spmat *a)
         for (int64_t k = z0; k < z && norm > 0; k++) a->val[k] = (float)(a->val[k] / norm);
         a->row_off[i + 1] = z;
     }
-    for (int64_t k = 0; k < nnz; k++) a->col_off[a->col[k] + 1]++;
-    for (int64_t w = 0; w < V; w++) a->col_off[w + 1] += a->col_off[w];
-    int64_t *cur = gr_alloc((size_t)V, sizeof *cur);
-    if (!cur) goto done;
-    memcpy(cur, a->col_off, (size_t)V * sizeof *cur);
-    for (int64_t i = 0; i < n; i++)
-        for (int64_t k = a->row_off[i]; k < a->row_off[i + 1]; k++) {
-            int64_t p = cur[a->col[k]]++;
-            a->row[p] = (int32_t)i;
-            a->cval[p] = a->val[k];
-        }
-    gr_free(cur);
+    if (spmat_fill_csc(a) != GR_OK) goto done;
     rc = GR_OK;
 done:
     if (rc) spmat_free(a);
@@ -295,14 +304,12 @@ static int orthonormalise(float *y, int64_t rows, int32_t *c, float *tmp)
     return GR_OK;
 }
 
-float *gr_semid_tfidf_embed(const gr_itemtext *it, int32_t dim, uint64_t seed, int32_t *out_dim)
+/* Randomized truncated SVD of a (n x V): U S of the top min(dim, rank)
+ * directions, rows L2-normalised (see gr_semid_tfidf_embed). Frees a.
+ * NULL + error. */
+static float *svd_embed(spmat *ap, int32_t dim, uint64_t seed, int32_t *out_dim)
 {
-    if (!it || it->n < 1 || dim < 1) {
-        gr_errorf("tfidf: need items and dim >= 1 (n %d, dim %d)", it ? (int)it->n : 0, (int)dim);
-        return NULL;
-    }
-    spmat a;
-    if (tfidf_build(it, &a)) return NULL;
+    spmat a = *ap;
     int64_t n = a.n, V = a.V;
     int32_t k = dim;
     if (k > V) k = (int32_t)V;
@@ -365,4 +372,63 @@ done:
     gr_free(w);
     gr_free(v);
     return out;
+}
+
+float *gr_semid_tfidf_embed(const gr_itemtext *it, int32_t dim, uint64_t seed, int32_t *out_dim)
+{
+    if (!it || it->n < 1 || dim < 1) {
+        gr_errorf("tfidf: need items and dim >= 1 (n %d, dim %d)", it ? (int)it->n : 0, (int)dim);
+        return NULL;
+    }
+    spmat a;
+    if (tfidf_build(it, &a)) return NULL;
+    return svd_embed(&a, dim, seed, out_dim);
+}
+
+float *gr_semid_cf_embed(const int64_t *off, const int32_t *items, int32_t n_users, int32_t n_items, int32_t dim,
+                         uint64_t seed, int32_t *out_dim)
+{
+    if (!off || n_users < 1 || n_items < 1 || dim < 1) {
+        gr_errorf("cf embed: need users, items and dim >= 1 (users %d, items %d, dim %d)", (int)n_users,
+                  (int)n_items, (int)dim);
+        return NULL;
+    }
+    const int64_t nnz = off[n_users];
+    spmat a;
+    memset(&a, 0, sizeof a);
+    a.n = n_items;
+    a.V = n_users;
+    a.row_off = gr_calloc((size_t)n_items + 1, sizeof *a.row_off);
+    a.col = gr_alloc((size_t)nnz + 1, sizeof *a.col);
+    a.val = gr_alloc((size_t)nnz + 1, sizeof *a.val);
+    a.col_off = gr_calloc((size_t)n_users + 1, sizeof *a.col_off);
+    a.row = gr_alloc((size_t)nnz + 1, sizeof *a.row);
+    a.cval = gr_alloc((size_t)nnz + 1, sizeof *a.cval);
+    int64_t *cur = gr_alloc((size_t)n_items + 1, sizeof *cur);
+    if (!a.row_off || !a.col || !a.val || !a.col_off || !a.row || !a.cval || !cur) goto fail;
+    for (int64_t k = 0; k < nnz; k++) {
+        if (items[k] < 0 || items[k] >= n_items) {
+            gr_errorf("cf embed: interaction %lld has item %d outside [0, %d)", (long long)k, items[k], n_items);
+            goto fail;
+        }
+        a.row_off[items[k] + 1]++;
+    }
+    for (int32_t i = 0; i < n_items; i++) a.row_off[i + 1] += a.row_off[i];
+    memcpy(cur, a.row_off, (size_t)n_items * sizeof *cur);
+    for (int32_t u = 0; u < n_users; u++) {
+        const int64_t d = off[u + 1] - off[u];
+        for (int64_t k = off[u]; k < off[u + 1]; k++) {
+            int64_t p = cur[items[k]]++;
+            a.col[p] = u;
+            a.val[p] = (float)(1.0 / sqrt((double)d)); /* heavy users count less */
+        }
+    }
+    gr_free(cur);
+    cur = NULL;
+    if (spmat_fill_csc(&a) != GR_OK) goto fail;
+    return svd_embed(&a, dim, seed, out_dim);
+fail:
+    gr_free(cur);
+    spmat_free(&a);
+    return NULL;
 }
