@@ -281,9 +281,11 @@ static void test_json_and_table(void)
     r[0].valid_ndcg10 = 0.25;
     r[0].train_seconds = 1.5;
     r[0].eval_seconds = 0.125;
+    r[0].invalid_rate = NAN; /* a classic model: no key */
     snprintf(r[1].model, sizeof r[1].model, "beam");
     gr_metrics_add_ranks(&r[1].test, ranks, 4, 10);
     r[1].valid_ndcg10 = NAN;
+    r[1].invalid_rate = 0.25;
     char path[512];
     snprintf(path, sizeof path, "%s/res.json", gr_test_tmpdir());
     REQUIRE(gr_eval_write_json_run(path, "ml \"x\"", "loo", r, 2, 4, 7) == GR_OK);
@@ -298,6 +300,8 @@ static void test_json_and_table(void)
     REQUIRE(beam);
     CHECK_HAS(beam, "\"HR@10\":");
     CHECK(!strstr(beam, "HR@20") && !strstr(beam, "HR@50") && !strstr(beam, "NDCG@20"));
+    CHECK_HAS(beam, "\"MRR\":0.312500, \"invalid_rate\":0.250000}");
+    CHECK(strstr(j, "invalid_rate") == strstr(beam, "invalid_rate")); /* not in pop's metrics */
     CHECK_HAS(beam, "\"NDCG@10\":");
     CHECK_HAS(beam, "\"valid_ndcg10\":null");
     /* every brace/bracket balanced */

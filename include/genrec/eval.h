@@ -86,7 +86,7 @@ typedef struct gr_eval_result {
     gr_metrics test;
     double valid_ndcg10;    /* NAN when there was no validation (JSON null) */
     double train_seconds, eval_seconds;
-    double invalid_rate;    /* generative models (max_k > 0): share of the items (or,
+    double invalid_rate;    /* generative models (those that count n_returned): share of the items (or,
                                when grounding, of the generations) returned on the
                                test queries that are not catalogue items; NAN otherwise
                                (JSON: the key is omitted) */

@@ -30,7 +30,11 @@
  * dynamically so a descheduled thread does not stall the others). gr_gemm
  * uses gr_threads_get() threads when called from serial code and 1 thread
  * when called from inside an active parallel region, so it is safe to call
- * from anywhere. Results are deterministic for a given thread count (each
+ * from anywhere. The one exception is the engine's own passes: called by
+ * every thread of a pass's single parallel region (src/engine/par.h),
+ * gr_gemm, gr_gemm_bias and gr_gemm_bf16 share the blocks among that team
+ * (an orphaned `omp for`) instead of opening a region; the _ex variants
+ * with n_threads > 0 and gr_gemm_serial never do. Results are deterministic for a given thread count (each
  * element of C is computed by one thread, with a fixed summation order; with
  * the AVX2 kernel they do not even depend on the thread count). Library code
  * should call gr_gemm rather than cblas_sgemm directly. On a machine shared
@@ -62,7 +66,8 @@ typedef enum gr_gemm_backend {
 } gr_gemm_backend;
 
 /* C = alpha*op(A)*op(B) + beta*C with gr_threads_get() threads (1 inside a
- * parallel region). Cannot fail; dimensions <= 0 are a no-op except that
+ * parallel region, the team's threads inside an engine pass, see above).
+ * Cannot fail; dimensions <= 0 are a no-op except that
  * K <= 0 scales C by beta. */
 void gr_gemm(int transA, int transB, int M, int N, int K, float alpha,
              const float *A, int lda, const float *B, int ldb,

@@ -10,11 +10,16 @@
  * (dinp, dweight, dbias, ...); the caller zeroes gradients once per step.
  * Gradient pointers documented "may be NULL" are skipped.
  *
- * Threads: each op runs at most one OpenMP parallel region with
- * gr_threads_get() threads (serially for small inputs, and serially when
- * called from inside a parallel region). Results are deterministic for a
- * given thread count; ops that reduce over tokens (weight/bias gradients,
- * positions) sum in a fixed order that does not depend on the thread count.
+ * Threads: called from serial code, each op runs at most one OpenMP
+ * parallel region with gr_threads_get() threads (serially for small inputs),
+ * and serially when called from inside a parallel region. The transformer
+ * passes instead open ONE region per pass and call every op from all of its
+ * threads, the op sharing its work with orphaned worksharing (`omp for`), so
+ * a pass does not fork and join once per op; src/engine/par.h describes the
+ * mechanism (GR_PAR_RUN) and its rules. Results are deterministic for a
+ * given thread count and identical either way; ops that reduce over tokens
+ * (weight/bias gradients, positions) sum in a fixed order that does not
+ * depend on the thread count.
  * None of them can fail: the few that use a small temporary (partial sums of
  * norm and bias gradients, O(16*C) floats) fall back to a slower
  * allocation-free path with identical results if malloc fails.
@@ -131,5 +136,16 @@ void gr_attention_backward(float *dqkv, float *scratch, const float *dout, const
 /* Threads an op of `work` elementary operations should use (1 below a
  * threshold, 1 inside a parallel region, else gr_threads_get()). */
 int gr_ops_threads(double work);
+
+/* Passes (gr_tfm_forward, gr_tfm_backward, gr_tfm_forward_cached,
+ * gr_lora_merge) run all their ops in one parallel region (on != 0, the
+ * default) or call them from the calling thread, each op opening its own
+ * region (on == 0: the behaviour before pass regions, for tests and
+ * benchmarks; the results are identical). GENREC_PASS_REGION=0 in the
+ * environment turns them off from the start. Not to be flipped while a pass
+ * runs. Cannot fail. */
+void gr_ops_set_pass_region(int on);
+/* 1 when pass regions are on. */
+int gr_ops_pass_region(void);
 
 #endif

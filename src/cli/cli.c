@@ -12,8 +12,9 @@ void cli_print_help(FILE *f, const char *cmd, const char *summary, const cli_opt
     fprintf(f, "usage: genrec %s [options]\n\n%s\n\noptions:\n", cmd, summary);
     for (const cli_opt *o = opts; o->name; o++) {
         char lhs[64];
-        if (o->kind == CLI_FLAG) snprintf(lhs, sizeof lhs, "--%s", o->name);
-        else snprintf(lhs, sizeof lhs, "--%s %s", o->name, o->metavar ? o->metavar : "X");
+        const char *dash = o->name[0] && !o->name[1] ? "-" : "--"; /* one-letter options: -k */
+        if (o->kind == CLI_FLAG) snprintf(lhs, sizeof lhs, "%s%s", dash, o->name);
+        else snprintf(lhs, sizeof lhs, "%s%s %s", dash, o->name, o->metavar ? o->metavar : "X");
         fprintf(f, "  %-26s %s\n", lhs, o->help);
     }
     fprintf(f, "  %-26s %s\n", "--help", "show this help");
@@ -66,6 +67,21 @@ int cli_parse(int argc, char **argv, const char *cmd, const char *summary,
             cli_print_help(stdout, cmd, summary, opts);
             return 1;
         }
+        /* a one-letter option may be spelled with one dash: -k 5 = --k 5 */
+        char shortbuf[4];
+        if (a[0] == '-' && a[1] && a[1] != '-' && (a[2] == '\0' || a[2] == '=')) {
+            for (const cli_opt *p = opts; p->name; p++)
+                if (p->name[0] == a[1] && p->name[1] == '\0') {
+                    snprintf(shortbuf, sizeof shortbuf, "--%c", a[1]);
+                    if (a[2] == '=') { /* -k=5 */
+                        if (p->kind == CLI_FLAG) { fprintf(stderr, "genrec %s: -%c takes no value\n", cmd, a[1]); return -1; }
+                        if (set_value(p, a + 3, cmd)) return -1;
+                        goto next_arg;
+                    }
+                    a = shortbuf;
+                    break;
+                }
+        }
         if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
             if (npos && *npos < maxpos) { pos[(*npos)++] = a; continue; }
             fprintf(stderr, "genrec %s: unexpected argument '%s' (see genrec %s --help)\n", cmd, a, cmd);
@@ -90,6 +106,7 @@ int cli_parse(int argc, char **argv, const char *cmd, const char *summary,
         const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
         if (!v) { fprintf(stderr, "genrec %s: --%s needs a value (%s)\n", cmd, o->name, o->metavar ? o->metavar : "X"); return -1; }
         if (set_value(o, v, cmd)) return -1;
+    next_arg:;
     }
     return 0;
 }
@@ -98,4 +115,28 @@ void cli_apply_threads(int64_t threads)
 {
     if (threads > 0) gr_threads_set((int)threads);
     else gr_threads_set(0);
+}
+
+int cli_load_split(const char *cmd, const char *data, const gr_load_opts *lo, const gr_split_opts *so,
+                   gr_dataset **d, gr_split **s)
+{
+    *d = NULL;
+    *s = NULL;
+    double t0 = gr_time_now();
+    *d = gr_dataset_load(data, lo);
+    if (!*d) { fprintf(stderr, "genrec %s: %s\n", cmd, gr_error_message()); return GR_ERR; }
+    *s = gr_split_build(*d, so);
+    if (!*s) {
+        fprintf(stderr, "genrec %s: %s\n", cmd, gr_error_message());
+        gr_dataset_free(*d);
+        *d = NULL;
+        return GR_ERR;
+    }
+    const gr_dataset *ds = *d;
+    const gr_split *sp = *s;
+    gr_log(1, "%s: %d users, %d items, %lld interactions; %s: %lld train, %lld valid, %lld test queries (%.2fs)\n",
+           ds->name ? ds->name : data, (int)ds->n_users, (int)ds->n_items, (long long)ds->n_inter,
+           gr_protocol_name(sp->protocol), (long long)sp->train_off[sp->n_users], (long long)sp->n_valid,
+           (long long)sp->n_test, gr_time_now() - t0);
+    return GR_OK;
 }

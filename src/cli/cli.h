@@ -4,6 +4,8 @@
 #define GENREC_CLI_H
 #include <stdint.h>
 #include "genrec/common.h"
+#include "genrec/dataset.h"
+#include "genrec/split.h"
 
 typedef enum cli_kind { CLI_FLAG = 0, CLI_STR, CLI_INT, CLI_FLOAT, CLI_LIST } cli_kind;
 
@@ -19,7 +21,8 @@ typedef struct cli_opt {
 typedef struct cli_list { const char *v[64]; int n; } cli_list;
 
 /* Parse argv[1..argc) against opts (terminated by a {NULL} entry). Handles
- * --help (prints usage, returns 1), "--name value" and "--name=value".
+ * --help (prints usage, returns 1), "--name value" and "--name=value"; an
+ * option with a one-letter name may also be given as "-k value" / "-k=value".
  * Positional arguments are an error unless pos/npos is given.
  * Returns 0 ok, 1 help printed, -1 error printed to stderr. */
 int cli_parse(int argc, char **argv, const char *cmd, const char *summary,
@@ -29,5 +32,12 @@ void cli_print_help(FILE *f, const char *cmd, const char *summary, const cli_opt
 
 /* Common flags: --threads N, --seed S, --quiet/--verbose handled by each command via these. */
 void cli_apply_threads(int64_t threads);
+
+/* Load the dataset at data with lo and build its split with so, as genrec
+ * eval does, logging one summary line (gr_log level 1). On failure prints
+ * "genrec CMD: message" to stderr and returns GR_ERR (*d and *s NULL);
+ * otherwise the caller frees *s (first) and *d. */
+int cli_load_split(const char *cmd, const char *data, const gr_load_opts *lo, const gr_split_opts *so,
+                   gr_dataset **d, gr_split **s);
 
 #endif

@@ -65,7 +65,7 @@ int cmd_eval(int argc, char **argv)
 {
     const char *data = NULL, *format = NULL, *protocol = "loo", *models = "pop,bprmf,bm25,sasrec";
     const char *out = NULL, *export_dir = NULL;
-    int64_t seed = 42, threads = 0, max_hist = -1, kcore = 0;
+    int64_t seed = 42, threads = 0, max_hist = -1, kcore = 0, beams = -1;
     double min_rating = 0;
     int include_seen = 0, no_dedup = 0, quiet = 0;
     cli_list params;
@@ -78,6 +78,8 @@ int cmd_eval(int argc, char **argv)
         {"seed", CLI_INT, "S", "seed for c20 negatives and model training (default 42)", &seed},
         {"out", CLI_STR, "FILE.json", "write results as JSON (atomically; default: none)", &out},
         {"param", CLI_LIST, "KEY=VALUE", "model hyperparameter MODEL.key=value (repeatable)", &params},
+        {"beams", CLI_INT, "N", "beams of the generative models gen and gen-sid (default 20; an explicit "
+         "--param gen.beams=... wins)", &beams},
         {"threads", CLI_INT, "N", "compute threads (default: all cores, or GENREC_THREADS)", &threads},
         {"max-hist", CLI_INT, "N", "cut query histories to the last N items (default: 10 for ts, 0 = all otherwise)",
          &max_hist},
@@ -126,6 +128,22 @@ int cmd_eval(int argc, char **argv)
             gr_free(model_buf);
             return 2;
         }
+    if (beams != -1 && (beams < 1 || beams > 1024)) {
+        fprintf(stderr, "genrec eval: --beams must be in [1, 1024]\n");
+        gr_free(model_buf);
+        return 2;
+    }
+    /* --beams N = gen.beams=N and gen-sid.beams=N unless given with --param */
+    char beam_kv[2][40];
+    for (int k = 0; k < 2 && beams > 0; k++) {
+        const char *key = k ? "gen-sid.beams=" : "gen.beams=";
+        int given = 0;
+        for (int i = 0; i < params.n; i++) given |= !strncmp(params.v[i], key, strlen(key));
+        if (given) continue;
+        if (params.n >= 64) { fprintf(stderr, "genrec eval: too many --param\n"); gr_free(model_buf); return 2; }
+        snprintf(beam_kv[k], sizeof beam_kv[k], "%s%lld", key, (long long)beams);
+        params.v[params.n++] = beam_kv[k];
+    }
     gr_params gp = {params.v, params.n};
     gr_model *mods[EVAL_MAX_MODELS] = {0};
     for (int i = 0; i < n_models; i++) {
@@ -153,18 +171,10 @@ int cmd_eval(int argc, char **argv)
     lo.min_rating = (float)min_rating;
     lo.kcore = (int)kcore;
     lo.dedup = !no_dedup;
-    double t0 = gr_time_now();
-    d = gr_dataset_load(data, &lo);
-    if (!d) { fprintf(stderr, "genrec eval: %s\n", gr_error_message()); status = 1; goto done; }
     gr_split_opts so = gr_split_opts_default(proto);
     if (max_hist >= 0) so.max_hist = (int32_t)max_hist;
     so.seed = (uint64_t)seed;
-    s = gr_split_build(d, &so);
-    if (!s) { fprintf(stderr, "genrec eval: %s\n", gr_error_message()); status = 1; goto done; }
-    gr_log(1, "%s: %d users, %d items, %lld interactions; %s: %lld train, %lld valid, %lld test queries (%.2fs)\n",
-           d->name ? d->name : data, (int)d->n_users, (int)d->n_items, (long long)d->n_inter,
-           gr_protocol_name(proto), (long long)s->train_off[s->n_users], (long long)s->n_valid,
-           (long long)s->n_test, gr_time_now() - t0);
+    if (cli_load_split("eval", data, &lo, &so, &d, &s) != GR_OK) { status = 1; goto done; }
     if (export_dir) {
         if (gr_split_export(s, export_dir) != GR_OK) {
             fprintf(stderr, "genrec eval: --export-split: %s\n", gr_error_message());

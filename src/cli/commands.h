@@ -9,4 +9,6 @@ int cmd_demo(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_train_lm(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_recommend(int argc, char **argv);
 #endif

@@ -13,6 +13,8 @@ static const struct {
     {"info", cmd_info, "load a dataset, print a summary, optionally save a binary cache"},
     {"synth", cmd_synth, "generate the synthetic world (items, users, interactions)"},
     {"eval", cmd_eval, "train and evaluate models under a protocol (loo, ts, c20)"},
+    {"train", cmd_train, "train a generative recommender (gen, gen-sid) on a dataset, save one GGUF"},
+    {"recommend", cmd_recommend, "recommend items for a user or a history with a saved model"},
     {"demo", cmd_demo, "run the whole story on the embedded synthetic world"},
     {"tokenize", cmd_tokenize, "print the token ids of stdin text (GGUF, tokenizer.json/.bin, GPT-2 files)"},
     {"train-lm", cmd_train_lm, "train or fine-tune a GPT-2/Llama language model on a text file, save one GGUF"},

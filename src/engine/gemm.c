@@ -6,11 +6,14 @@
  * (gemm_kernels.c) or OpenBLAS. The block boundaries depend only on the
  * shape and thread count, and the own kernel's result does not depend on
  * them at all. OpenBLAS is set to one thread once, so the only threads ever
- * running are OpenMP's.
+ * running are OpenMP's. Called by all threads of an engine team (a pass's
+ * single region, par.h), gr_gemm hands the chunks to the team's threads with
+ * an orphaned `omp for` instead of opening a region.
  */
 #include "genrec/gemm.h"
 #include "genrec/common.h"
 #include "gemm_kernels.h"
+#include "par.h"
 
 #include <cblas.h>
 #include <omp.h>
@@ -170,6 +173,85 @@ static void gemm_block(gr_gemm_backend be, int transA, int transB, int M, int N,
     gemm_blas(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
+/* A product and its split of C into chunks of whole tiles (gemm_plan). */
+typedef struct gemm_job {
+    gr_gemm_backend be;
+    int transA, transB, M, N, K, lda, bf16, ldb, ldc;
+    float alpha, beta;
+    const float *A, *bias;
+    const void *B;
+    float *C;
+    int split_m, dim, chunk, nchunk; /* rows (split_m) or columns [t*chunk, ...) */
+} gemm_job;
+
+/* Split C for nt threads: the side whose 6-row / 16-column tiles divide
+ * most evenly among the threads (ties: the larger side); blocks are whole
+ * tiles. More chunks than threads (handed out dynamically, so a descheduled
+ * thread does not stall the product) only when the operand every chunk
+ * re-packs (B for a row split, A for a column split) is small. */
+static void gemm_plan(gemm_job *j, int nt)
+{
+    double work = (double)j->M * j->N * (j->K > 0 ? j->K : 1);
+    int tm = (j->M + 5) / 6, tn = (j->N + 15) / 16;
+    double em = (double)tm / (nt * ((tm + nt - 1) / nt)), en = (double)tn / (nt * ((tn + nt - 1) / nt));
+    j->split_m = em > en || (em == en && j->M >= j->N);
+    j->dim = j->split_m ? j->M : j->N;
+    int gran = j->split_m ? 6 : 16, tiles = j->split_m ? tm : tn;
+    if (nt > tiles) nt = tiles;
+    int nchunk = nt;
+    double shared = j->split_m ? (double)j->N * j->K : (double)j->M * j->K;
+    if (nt > 1 && shared <= GEMM_SHARED_MAX) {
+        nchunk = 4 * nt;
+        while (nchunk > nt && work / nchunk < GEMM_PAR_MIN_WORK) nchunk--;
+        if (nchunk > tiles) nchunk = tiles;
+    }
+    j->chunk = ((tiles + nchunk - 1) / nchunk) * gran;
+    j->nchunk = (j->dim + j->chunk - 1) / j->chunk;
+}
+
+/* Chunk t of the plan on the calling thread. */
+static void gemm_chunk(const gemm_job *j, int t)
+{
+    int lo = t * j->chunk, hi = lo + j->chunk < j->dim ? lo + j->chunk : j->dim;
+    if (j->split_m) {
+        const float *At = j->transA ? j->A + lo : j->A + (size_t)lo * j->lda;
+        gemm_block(j->be, j->transA, j->transB, hi - lo, j->N, j->K, j->alpha, At, j->lda, j->B,
+                   j->bf16, j->ldb, j->beta, j->C + (size_t)lo * j->ldc, j->ldc, j->bias);
+    } else {
+        size_t esz = j->bf16 ? sizeof(uint16_t) : sizeof(float);
+        size_t boff = j->transB ? (size_t)lo * j->ldb : (size_t)lo;
+        const void *Bt = (const char *)j->B + boff * esz;
+        gemm_block(j->be, j->transA, j->transB, j->M, hi - lo, j->K, j->alpha, j->A, j->lda, Bt,
+                   j->bf16, j->ldb, j->beta, j->C + lo, j->ldc, j->bias ? j->bias + lo : NULL);
+    }
+}
+
+/* The whole product on the calling thread. */
+static void gemm_whole(const gemm_job *j)
+{
+    gemm_block(j->be, j->transA, j->transB, j->M, j->N, j->K, j->alpha, j->A, j->lda, j->B,
+               j->bf16, j->ldb, j->beta, j->C, j->ldc, j->bias);
+}
+
+/* The product shared by the threads of the current team (orphaned
+ * worksharing, par.h): every thread of the team calls it with the same job;
+ * ends with the loop's barrier. */
+static void gemm_team(gemm_job *j)
+{
+    int nt = omp_get_num_threads();
+    if (nt <= 1) {
+        gemm_whole(j);
+        return;
+    }
+    gemm_plan(j, nt);
+#pragma omp for schedule(dynamic, 1)
+    for (int t = 0; t < j->nchunk; t++) gemm_chunk(j, t);
+}
+
+/* Thread policy (gemm.h): with n_threads <= 0 inside an engine team (a
+ * pass's region, par.h) the product is shared by the team; otherwise it
+ * opens its own region of n_threads (<= 0: gr_threads_get(), fewer for
+ * small products; 1 inside any parallel region). */
 static void gemm_run(gr_gemm_backend be, int n_threads, int transA, int transB,
                      int M, int N, int K, float alpha, const float *A, int lda,
                      const void *B, int bf16, int ldb, float beta, float *C, int ldc,
@@ -191,6 +273,13 @@ static void gemm_run(gr_gemm_backend be, int n_threads, int transA, int transB,
     }
     be = resolve_backend(be, bf16);
     if (be == GR_GEMM_BLAS) pthread_once(&blas_once, blas_single_thread);
+    gemm_job j = {.be = be, .transA = transA, .transB = transB, .M = M, .N = N, .K = K,
+                  .lda = lda, .bf16 = bf16, .ldb = ldb, .ldc = ldc, .alpha = alpha, .beta = beta,
+                  .A = A, .bias = bias, .B = B, .C = C};
+    if (n_threads <= 0 && gr_par_in_team()) {
+        gemm_team(&j);
+        return;
+    }
     int nt = n_threads > 0 ? n_threads : gr_threads_get();
     if (omp_in_parallel()) nt = 1;
     double work = (double)M * N * (K > 0 ? K : 1);
@@ -198,44 +287,14 @@ static void gemm_run(gr_gemm_backend be, int n_threads, int transA, int transB,
         nt = (int)(work / GEMM_PAR_MIN_WORK);
         if (nt < 1) nt = 1;
     }
-    /* split the side whose 6-row / 16-column tiles divide most evenly among
-     * the threads (ties: the larger side); blocks are whole tiles */
-    int tm = (M + 5) / 6, tn = (N + 15) / 16;
-    double em = (double)tm / (nt * ((tm + nt - 1) / nt)), en = (double)tn / (nt * ((tn + nt - 1) / nt));
-    int split_m = em > en || (em == en && M >= N);
-    int dim = split_m ? M : N, gran = split_m ? 6 : 16, tiles = split_m ? tm : tn;
-    if (nt > tiles) nt = tiles;
-    if (nt <= 1) {
-        gemm_block(be, transA, transB, M, N, K, alpha, A, lda, B, bf16, ldb, beta, C, ldc, bias);
+    if (nt > 1) gemm_plan(&j, nt);
+    if (nt <= 1 || j.nchunk <= 1) {
+        gemm_whole(&j);
         return;
     }
-    /* more chunks than threads, handed out dynamically, so a descheduled
-     * thread does not stall the product; only when the operand every chunk
-     * re-packs (B for a row split, A for a column split) is small */
-    int nchunk = nt;
-    double shared = split_m ? (double)N * K : (double)M * K;
-    if (shared <= GEMM_SHARED_MAX) {
-        nchunk = 4 * nt;
-        while (nchunk > nt && work / nchunk < GEMM_PAR_MIN_WORK) nchunk--;
-        if (nchunk > tiles) nchunk = tiles;
-    }
-    int chunk = ((tiles + nchunk - 1) / nchunk) * gran;
-    nchunk = (dim + chunk - 1) / chunk;
-    size_t esz = bf16 ? sizeof(uint16_t) : sizeof(float);
+    if (nt > j.nchunk) nt = j.nchunk;
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
-    for (int t = 0; t < nchunk; t++) {
-        int lo = t * chunk, hi = lo + chunk < dim ? lo + chunk : dim;
-        if (split_m) {
-            const float *At = transA ? A + lo : A + (size_t)lo * lda;
-            gemm_block(be, transA, transB, hi - lo, N, K, alpha, At, lda, B, bf16, ldb, beta,
-                       C + (size_t)lo * ldc, ldc, bias);
-        } else {
-            size_t boff = transB ? (size_t)lo * ldb : (size_t)lo;
-            const void *Bt = (const char *)B + boff * esz;
-            gemm_block(be, transA, transB, M, hi - lo, K, alpha, A, lda, Bt, bf16, ldb, beta,
-                       C + lo, ldc, bias ? bias + lo : NULL);
-        }
-    }
+    for (int t = 0; t < j.nchunk; t++) gemm_chunk(&j, t);
 }
 
 void gr_gemm_ex(gr_gemm_backend be, int n_threads, int transA, int transB,

@@ -10,11 +10,15 @@
  *   forward   u = x A^T;  y[:, rows_j] += s u_j B_j^T
  *   backward  du_j = s dy_j B_j;  dB_j += s dy_j^T u_j;
  *             dA += du^T x;  dx += du A
+ * The hooks run inside the passes' single parallel region (par.h): every
+ * thread of the team calls them and their GEMMs are shared by the team;
+ * gr_lora_merge opens one region for all its products.
  */
 #include "genrec/lora.h"
 #include "tfm_internal.h"
 #include "genrec/gemm.h"
 #include "genrec/gguf.h"
+#include "par.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -264,20 +268,33 @@ void gr_lora_detach(gr_tfm *m)
     m->train_ready = 0; /* the last forward's adapter activations are gone */
 }
 
-void gr_lora_merge(gr_tfm *m)
+/* The merge's products, run by one team (par.h): W[rows_j] (out, in) +=
+ * s B_j (out, r) A_j (r, in) for every target of every site. */
+static void merge_body(gr_tfm *m)
 {
-    if (!m || !m->lora) return;
-    gr_lora *lo = m->lora;
+    const gr_lora *lo = m->lora;
     const int r = lo->cfg.rank;
     for (int l = 0; l < lo->n_layer; l++)
         for (int si = 0; si < TFM_N_SITES; si++) {
             const lora_site *s = &lo->sites[(size_t)l * TFM_N_SITES + si];
             float *W = site_weight(m, l, si);
-            for (int j = 0; j < s->n_t; j++) /* W[rows_j] (out, in) += s B_j (out, r) A_j (r, in) */
+            for (int j = 0; j < s->n_t; j++)
                 gr_gemm(0, 0, s->out[j], s->in, r, lo->scale, lo->params + s->b_off[j], r,
                         lo->params + s->a_off + (int64_t)j * r * s->in, s->in, 1.0f,
                         W + (int64_t)s->row0[j] * s->in, s->in);
         }
+}
+
+void gr_lora_merge(gr_tfm *m)
+{
+    if (!m || !m->lora) return;
+    const gr_lora *lo = m->lora;
+    double work = 0.0;
+    int n_ops = 0;
+    for (size_t i = 0; i < (size_t)lo->n_layer * TFM_N_SITES; i++)
+        for (int j = 0; j < lo->sites[i].n_t; j++, n_ops++)
+            work += (double)lo->sites[i].out[j] * lo->sites[i].in * lo->cfg.rank;
+    GR_PAR_PASS(gr_par_pass_threads(work, n_ops), merge_body(m));
     gr_lora_detach(m);
 }
 

@@ -1,11 +1,15 @@
 /* Linear layers, learned positions, residual adds and dropout (ops.h).
  *
+ * Each op is a body of orphaned worksharing run by GR_PAR_RUN (par.h): by
+ * the calling pass's team, or by a region of its own.
+ *
  * Reductions over tokens (bias and position gradients) sum in a fixed order
  * that does not depend on the thread count (see column_sums).
  */
 #include "genrec/ops.h"
 #include "genrec/common.h"
 #include "genrec/gemm.h"
+#include "par.h"
 #include "vmath.h"
 
 #include <immintrin.h>
@@ -42,38 +46,36 @@ void gr_linear_forward(float *out, const float *inp, const float *weight,
  * partial buffer (OOM), column blocks give the same sums the slow way. */
 #define SUM_PARTS 16
 #define ROW_BLOCK 64
-static void column_sums(float *dbias, const float *dout, int N, int OC)
+static void column_sums_body(float *dbias, const float *dout, int N, int OC)
 {
-    int nt = gr_ops_threads((double)N * OC);
-    float *part = malloc(sizeof(float) * SUM_PARTS * (size_t)OC);
+    float *part;
+#pragma omp single copyprivate(part)
+    part = malloc(sizeof(float) * SUM_PARTS * (size_t)OC);
     if (part) {
         int rows_per = (N + SUM_PARTS - 1) / SUM_PARTS;
-#pragma omp parallel num_threads(nt)
-        {
 #pragma omp for schedule(dynamic, 1)
-            for (int p = 0; p < SUM_PARTS; p++) {
-                float *acc = part + (size_t)p * OC;
-                for (int c = 0; c < OC; c++) acc[c] = 0.0f;
-                int i1 = (p + 1) * rows_per < N ? (p + 1) * rows_per : N;
-                for (int i = p * rows_per; i < i1; i++) {
-                    const float *row = dout + (size_t)i * OC;
+        for (int p = 0; p < SUM_PARTS; p++) {
+            float *acc = part + (size_t)p * OC;
+            for (int c = 0; c < OC; c++) acc[c] = 0.0f;
+            int i1 = (p + 1) * rows_per < N ? (p + 1) * rows_per : N;
+            for (int i = p * rows_per; i < i1; i++) {
+                const float *row = dout + (size_t)i * OC;
 #pragma omp simd
-                    for (int c = 0; c < OC; c++) acc[c] += row[c];
-                }
-            }
-#pragma omp for schedule(static)
-            for (int c = 0; c < OC; c++) {
-                double a = 0;
-                for (int p = 0; p < SUM_PARTS; p++) a += part[(size_t)p * OC + c];
-                dbias[c] += (float)a;
+                for (int c = 0; c < OC; c++) acc[c] += row[c];
             }
         }
+#pragma omp for schedule(static)
+        for (int c = 0; c < OC; c++) {
+            double a = 0;
+            for (int p = 0; p < SUM_PARTS; p++) a += part[(size_t)p * OC + c];
+            dbias[c] += (float)a;
+        }
+#pragma omp single nowait
         free(part);
         return;
     }
     int nblk = (OC + COL_BLOCK - 1) / COL_BLOCK;
-    if (nt > nblk) nt = nblk;
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+#pragma omp for schedule(dynamic, 1)
     for (int b = 0; b < nblk; b++) {
         int c0 = b * COL_BLOCK, w = OC - c0 < COL_BLOCK ? OC - c0 : COL_BLOCK;
         double acc[COL_BLOCK] = {0};
@@ -90,21 +92,29 @@ static void column_sums(float *dbias, const float *dout, int N, int OC)
     }
 }
 
-void gr_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
-                        const float *inp, const float *weight, int N, int C, int OC)
+static void linear_backward_body(float *dinp, float *dweight, float *dbias, const float *dout,
+                                 const float *inp, const float *weight, int N, int C, int OC)
 {
     if (dinp) gr_gemm(0, 0, N, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp, C);
     if (dweight) gr_gemm(1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
-    if (dbias) column_sums(dbias, dout, N, OC);
+    if (dbias) column_sums_body(dbias, dout, N, OC);
+}
+
+void gr_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                        const float *inp, const float *weight, int N, int C, int OC)
+{
+    /* one region for the three products when called alone (the GEMMs join
+     * it as collective calls) */
+    GR_PAR_RUN(gr_ops_threads((double)N * C * OC),
+               linear_backward_body(dinp, dweight, dbias, dout, inp, weight, N, C, OC));
 }
 
 /* ---- positions ----------------------------------------------------------- */
 
-void gr_pos_embd_forward(float *out, const float *inp, const float *wpe,
-                         const int32_t *pos, int N, int C)
+static void pos_embd_fwd(float *out, const float *inp, const float *wpe, const int32_t *pos,
+                         int N, int C)
 {
-    int nt = gr_ops_threads((double)N * C);
-#pragma omp parallel for num_threads(nt) schedule(dynamic, gr_row_chunk(C))
+#pragma omp for schedule(dynamic, gr_row_chunk(C))
     for (int i = 0; i < N; i++) {
         const float *x = inp + (size_t)i * C, *p = wpe + (size_t)pos[i] * C;
         float *o = out + (size_t)i * C;
@@ -113,12 +123,16 @@ void gr_pos_embd_forward(float *out, const float *inp, const float *wpe,
     }
 }
 
-void gr_pos_embd_backward(float *dwpe, const float *dout, const int32_t *pos, int N, int C)
+void gr_pos_embd_forward(float *out, const float *inp, const float *wpe,
+                         const int32_t *pos, int N, int C)
+{
+    GR_PAR_RUN(gr_ops_threads((double)N * C), pos_embd_fwd(out, inp, wpe, pos, N, C));
+}
+
+static void pos_embd_bwd(float *dwpe, const float *dout, const int32_t *pos, int N, int C)
 {
     int nblk = (C + COL_BLOCK - 1) / COL_BLOCK;
-    int nt = gr_ops_threads((double)N * C);
-    if (nt > nblk) nt = nblk;
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+#pragma omp for schedule(dynamic, 1)
     for (int b = 0; b < nblk; b++) {
         int c0 = b * COL_BLOCK, c1 = c0 + COL_BLOCK < C ? c0 + COL_BLOCK : C;
         for (int i = 0; i < N; i++) {
@@ -130,26 +144,42 @@ void gr_pos_embd_backward(float *dwpe, const float *dout, const int32_t *pos, in
     }
 }
 
+void gr_pos_embd_backward(float *dwpe, const float *dout, const int32_t *pos, int N, int C)
+{
+    int nblk = (C + COL_BLOCK - 1) / COL_BLOCK;
+    int nt = gr_ops_threads((double)N * C);
+    GR_PAR_RUN(nt < nblk ? nt : nblk, pos_embd_bwd(dwpe, dout, pos, N, C));
+}
+
 /* ---- residual ------------------------------------------------------------ */
+
+static void residual_fwd(float *out, const float *a, const float *b, int64_t n)
+{
+#pragma omp for simd schedule(dynamic, GR_FLAT_CHUNK)
+    for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
 
 void gr_residual_forward(float *out, const float *a, const float *b, int64_t n)
 {
-    int nt = gr_ops_threads((double)n);
-#pragma omp parallel for simd num_threads(nt) schedule(dynamic, GR_FLAT_CHUNK)
-    for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+    GR_PAR_RUN(gr_ops_threads((double)n), residual_fwd(out, a, b, n));
+}
+
+static void residual_bwd(float *da, float *db, const float *dout, int64_t n)
+{
+    if (da) {
+#pragma omp for simd schedule(dynamic, GR_FLAT_CHUNK) nowait
+        for (int64_t i = 0; i < n; i++) da[i] += dout[i];
+    }
+    if (db) {
+#pragma omp for simd schedule(dynamic, GR_FLAT_CHUNK) nowait
+        for (int64_t i = 0; i < n; i++) db[i] += dout[i];
+    }
+#pragma omp barrier
 }
 
 void gr_residual_backward(float *da, float *db, const float *dout, int64_t n)
 {
-    int nt = gr_ops_threads((double)n);
-    if (da) {
-#pragma omp parallel for simd num_threads(nt) schedule(dynamic, GR_FLAT_CHUNK)
-        for (int64_t i = 0; i < n; i++) da[i] += dout[i];
-    }
-    if (db) {
-#pragma omp parallel for simd num_threads(nt) schedule(dynamic, GR_FLAT_CHUNK)
-        for (int64_t i = 0; i < n; i++) db[i] += dout[i];
-    }
+    GR_PAR_RUN(gr_ops_threads((double)n), residual_bwd(da, db, dout, n));
 }
 
 /* ---- dropout ----------------------------------------------------------------- */
@@ -221,13 +251,18 @@ static void dropout_range_avx2(float *out, uint8_t *mask, const float *inp, int6
     dropout_range(out, mask, inp, i, i1, s_lo, s_hi, thresh, scale);
 }
 
-void gr_dropout_forward(float *out, uint8_t *mask, const float *inp, int64_t n,
-                        float p, gr_rng *rng)
+static void dropout_fwd(float *out, uint8_t *mask, const float *inp, int64_t n, float p,
+                        gr_rng *rng)
 {
-    uint64_t seed = gr_rng_u64(rng);
+    uint64_t seed;
+#pragma omp single copyprivate(seed)
+    seed = gr_rng_u64(rng);
     if (p <= 0.0f) {
-        if (out != inp) memcpy(out, inp, sizeof(float) * (size_t)n);
-        memset(mask, 1, (size_t)n);
+#pragma omp single
+        {
+            if (out != inp) memcpy(out, inp, sizeof(float) * (size_t)n);
+            memset(mask, 1, (size_t)n);
+        }
         return;
     }
     /* element i keeps iff hash(hash(i + seed_lo) ^ seed_hi ^ i_hi) >= p * 2^32 */
@@ -237,8 +272,7 @@ void gr_dropout_forward(float *out, uint8_t *mask, const float *inp, int64_t n,
     int avx2 = gr_gemm_have_avx2();
     const int64_t blk = 4096;
     int64_t nblk = (n + blk - 1) / blk;
-    int nt = gr_ops_threads((double)n * 4);
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+#pragma omp for schedule(dynamic, 1)
     for (int64_t b = 0; b < nblk; b++) {
         int64_t i0 = b * blk, i1 = i0 + blk < n ? i0 + blk : n;
         if (avx2) dropout_range_avx2(out, mask, inp, i0, i1, s_lo, s_hi, thresh, scale);
@@ -246,18 +280,32 @@ void gr_dropout_forward(float *out, uint8_t *mask, const float *inp, int64_t n,
     }
 }
 
-void gr_dropout_apply(float *out, const uint8_t *mask, const float *inp, int64_t n, float p)
+void gr_dropout_forward(float *out, uint8_t *mask, const float *inp, int64_t n,
+                        float p, gr_rng *rng)
+{
+    GR_PAR_RUN(p <= 0.0f ? 1 : gr_ops_threads((double)n * 4), dropout_fwd(out, mask, inp, n, p, rng));
+}
+
+static void dropout_apply_body(float *out, const uint8_t *mask, const float *inp, int64_t n, float p)
 {
     float scale = 1.0f / (1.0f - p);
-    int nt = gr_ops_threads((double)n);
-#pragma omp parallel for simd num_threads(nt) schedule(dynamic, GR_FLAT_CHUNK)
+#pragma omp for simd schedule(dynamic, GR_FLAT_CHUNK)
     for (int64_t i = 0; i < n; i++) out[i] = inp[i] * (scale * (float)mask[i]);
+}
+
+void gr_dropout_apply(float *out, const uint8_t *mask, const float *inp, int64_t n, float p)
+{
+    GR_PAR_RUN(gr_ops_threads((double)n), dropout_apply_body(out, mask, inp, n, p));
+}
+
+static void dropout_bwd(float *dinp, const float *dout, const uint8_t *mask, int64_t n, float p)
+{
+    float scale = 1.0f / (1.0f - p);
+#pragma omp for simd schedule(dynamic, GR_FLAT_CHUNK)
+    for (int64_t i = 0; i < n; i++) dinp[i] += dout[i] * (scale * (float)mask[i]);
 }
 
 void gr_dropout_backward(float *dinp, const float *dout, const uint8_t *mask, int64_t n, float p)
 {
-    float scale = 1.0f / (1.0f - p);
-    int nt = gr_ops_threads((double)n);
-#pragma omp parallel for simd num_threads(nt) schedule(dynamic, GR_FLAT_CHUNK)
-    for (int64_t i = 0; i < n; i++) dinp[i] += dout[i] * (scale * (float)mask[i]);
+    GR_PAR_RUN(gr_ops_threads((double)n), dropout_bwd(dinp, dout, mask, n, p));
 }

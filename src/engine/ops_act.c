@@ -1,5 +1,7 @@
-/* Activations: GELU (tanh approximation), ReLU, SwiGLU (ops.h). */
+/* Activations: GELU (tanh approximation), ReLU, SwiGLU (ops.h); bodies of
+ * orphaned worksharing run by GR_PAR_RUN (par.h). */
 #include "genrec/ops.h"
+#include "par.h"
 #include "vmath.h"
 
 #include <math.h>
@@ -9,11 +11,10 @@
 #define SIG_CHUNK 64 /* sigmoid/tanh computed in chunks on the stack */
 
 /* GELU in chunks: u = k (x + c x^3) on the stack, tanh vectorised. */
-void gr_gelu_forward(float *out, const float *inp, int64_t n)
+static void gelu_forward_body(float *out, const float *inp, int64_t n)
 {
     int64_t nchunk = (n + SIG_CHUNK - 1) / SIG_CHUNK;
-    int nt = gr_ops_threads((double)n * 16);
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 64)
+#pragma omp for schedule(dynamic, 64)
     for (int64_t b = 0; b < nchunk; b++) {
         int64_t i0 = b * SIG_CHUNK;
         int w = n - i0 < SIG_CHUNK ? (int)(n - i0) : SIG_CHUNK;
@@ -27,11 +28,15 @@ void gr_gelu_forward(float *out, const float *inp, int64_t n)
     }
 }
 
-void gr_gelu_backward(float *dinp, const float *inp, const float *dout, int64_t n)
+void gr_gelu_forward(float *out, const float *inp, int64_t n)
+{
+    GR_PAR_RUN(gr_ops_threads((double)n * 16), gelu_forward_body(out, inp, n));
+}
+
+static void gelu_backward_body(float *dinp, const float *inp, const float *dout, int64_t n)
 {
     int64_t nchunk = (n + SIG_CHUNK - 1) / SIG_CHUNK;
-    int nt = gr_ops_threads((double)n * 16);
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 64)
+#pragma omp for schedule(dynamic, 64)
     for (int64_t b = 0; b < nchunk; b++) {
         int64_t i0 = b * SIG_CHUNK;
         int w = n - i0 < SIG_CHUNK ? (int)(n - i0) : SIG_CHUNK;
@@ -50,24 +55,36 @@ void gr_gelu_backward(float *dinp, const float *inp, const float *dout, int64_t 
     }
 }
 
+void gr_gelu_backward(float *dinp, const float *inp, const float *dout, int64_t n)
+{
+    GR_PAR_RUN(gr_ops_threads((double)n * 16), gelu_backward_body(dinp, inp, dout, n));
+}
+
+static void relu_forward_body(float *out, const float *inp, int64_t n)
+{
+#pragma omp for simd schedule(dynamic, GR_FLAT_CHUNK)
+    for (int64_t i = 0; i < n; i++) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
+}
+
 void gr_relu_forward(float *out, const float *inp, int64_t n)
 {
-    int nt = gr_ops_threads((double)n);
-#pragma omp parallel for simd num_threads(nt) schedule(dynamic, GR_FLAT_CHUNK)
-    for (int64_t i = 0; i < n; i++) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
+    GR_PAR_RUN(gr_ops_threads((double)n), relu_forward_body(out, inp, n));
+}
+
+static void relu_backward_body(float *dinp, const float *inp, const float *dout, int64_t n)
+{
+#pragma omp for simd schedule(dynamic, GR_FLAT_CHUNK)
+    for (int64_t i = 0; i < n; i++) dinp[i] += inp[i] > 0.0f ? dout[i] : 0.0f;
 }
 
 void gr_relu_backward(float *dinp, const float *inp, const float *dout, int64_t n)
 {
-    int nt = gr_ops_threads((double)n);
-#pragma omp parallel for simd num_threads(nt) schedule(dynamic, GR_FLAT_CHUNK)
-    for (int64_t i = 0; i < n; i++) dinp[i] += inp[i] > 0.0f ? dout[i] : 0.0f;
+    GR_PAR_RUN(gr_ops_threads((double)n), relu_backward_body(dinp, inp, dout, n));
 }
 
-void gr_swiglu_forward(float *out, const float *inp, int N, int F)
+static void swiglu_forward_body(float *out, const float *inp, int N, int F)
 {
-    int nt = gr_ops_threads((double)N * F * 8);
-#pragma omp parallel for num_threads(nt) schedule(dynamic, gr_row_chunk(F))
+#pragma omp for schedule(dynamic, gr_row_chunk(F))
     for (int i = 0; i < N; i++) {
         const float *up = inp + (size_t)i * 2 * F, *gate = up + F;
         float *o = out + (size_t)i * F;
@@ -81,10 +98,14 @@ void gr_swiglu_forward(float *out, const float *inp, int N, int F)
     }
 }
 
-void gr_swiglu_backward(float *dinp, const float *inp, const float *dout, int N, int F)
+void gr_swiglu_forward(float *out, const float *inp, int N, int F)
 {
-    int nt = gr_ops_threads((double)N * F * 10);
-#pragma omp parallel for num_threads(nt) schedule(dynamic, gr_row_chunk(F))
+    GR_PAR_RUN(gr_ops_threads((double)N * F * 8), swiglu_forward_body(out, inp, N, F));
+}
+
+static void swiglu_backward_body(float *dinp, const float *inp, const float *dout, int N, int F)
+{
+#pragma omp for schedule(dynamic, gr_row_chunk(F))
     for (int i = 0; i < N; i++) {
         const float *up = inp + (size_t)i * 2 * F, *gate = up + F, *dy = dout + (size_t)i * F;
         float *dup = dinp + (size_t)i * 2 * F, *dgate = dup + F;
@@ -101,4 +122,9 @@ void gr_swiglu_backward(float *dinp, const float *inp, const float *dout, int N,
             }
         }
     }
+}
+
+void gr_swiglu_backward(float *dinp, const float *inp, const float *dout, int N, int F)
+{
+    GR_PAR_RUN(gr_ops_threads((double)N * F * 10), swiglu_backward_body(dinp, inp, dout, N, F));
 }

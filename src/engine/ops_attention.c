@@ -10,12 +10,15 @@
  * forward and (sequence, kv head) in backward (so dK/dV of a kv head shared
  * by several query heads are written by one thread); units are handed out
  * dynamically, and each unit's arithmetic does not depend on which thread
- * runs it, so results are deterministic.
+ * runs it, so results are deterministic. The ops are bodies of orphaned
+ * worksharing run by GR_PAR_RUN (par.h): by the calling pass's team or a
+ * region of their own; a unit runs serial GEMMs only.
  */
 #include "genrec/ops.h"
 #include "genrec/common.h"
 #include "genrec/gemm.h"
 #include "gemm_kernels.h"
+#include "par.h"
 #include "vmath.h"
 
 #include <math.h>
@@ -39,12 +42,11 @@ void gr_rope_table(float *cs, int maxT, int HS, float theta)
 }
 
 /* Rotate by +angle (dir = 1) or -angle (dir = -1). */
-static void rope_rotate(float *x, int ld, const int32_t *pos, const float *cs, int N,
-                        int n_heads, int HS, float dir)
+static void rope_rotate_body(float *x, int ld, const int32_t *pos, const float *cs, int N,
+                             int n_heads, int HS, float dir)
 {
     int half = HS / 2;
-    int nt = gr_ops_threads((double)N * n_heads * HS * 3);
-#pragma omp parallel for num_threads(nt) schedule(dynamic, gr_row_chunk(n_heads * HS))
+#pragma omp for schedule(dynamic, gr_row_chunk(n_heads * HS))
     for (int t = 0; t < N; t++) {
         const float *c = cs + (size_t)pos[t] * half * 2;
         float *row = x + (size_t)t * ld;
@@ -58,6 +60,13 @@ static void rope_rotate(float *x, int ld, const int32_t *pos, const float *cs, i
             }
         }
     }
+}
+
+static void rope_rotate(float *x, int ld, const int32_t *pos, const float *cs, int N,
+                        int n_heads, int HS, float dir)
+{
+    GR_PAR_RUN(gr_ops_threads((double)N * n_heads * HS * 3),
+               rope_rotate_body(x, ld, pos, cs, N, n_heads, HS, dir));
 }
 
 void gr_rope_forward(float *x, int ld, const int32_t *pos, const float *cs,
@@ -94,16 +103,14 @@ size_t gr_attention_scratch_size(const int32_t *seq_off, int n_seq)
     return (size_t)gr_threads_get() * (size_t)bq * (size_t)tb;
 }
 
-void gr_attention_forward(float *out, float *att, float *scratch, const float *qkv,
-                          const int32_t *seq_off, int n_seq, int NH, int KVH, int HS)
+static void attention_fwd(float *out, float *att, float *scratch, const float *qkv,
+                          const int32_t *seq_off, int n_seq, int NH, int KVH, int HS, int Tb)
 {
-    int Tb = longest(seq_off, n_seq), bqmax = Tb < ATT_BQ ? Tb : ATT_BQ;
+    int bqmax = Tb < ATT_BQ ? Tb : ATT_BQ;
     int C = NH * HS, ld = (NH + 2 * KVH) * HS, grp = NH / KVH;
-    int N = seq_off[n_seq] - seq_off[0];
     float scale = 1.0f / sqrtf((float)HS);
     int units = n_seq * NH;
-    int nt = gr_ops_threads((double)N * Tb * C * 2.0);
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+#pragma omp for schedule(dynamic, 1)
     for (int u = 0; u < units; u++) {
         int s = u / NH, h = u % NH, g = h / grp;
         int off = seq_off[s], T = seq_off[s + 1] - off;
@@ -138,17 +145,23 @@ void gr_attention_forward(float *out, float *att, float *scratch, const float *q
     }
 }
 
-void gr_attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv,
-                           const float *att, const int32_t *seq_off, int n_seq,
-                           int NH, int KVH, int HS)
+void gr_attention_forward(float *out, float *att, float *scratch, const float *qkv,
+                          const int32_t *seq_off, int n_seq, int NH, int KVH, int HS)
 {
-    int Tb = longest(seq_off, n_seq), bqmax = Tb < ATT_BQ ? Tb : ATT_BQ;
+    int Tb = longest(seq_off, n_seq), N = seq_off[n_seq] - seq_off[0];
+    GR_PAR_RUN(gr_ops_threads((double)N * Tb * NH * HS * 2.0),
+               attention_fwd(out, att, scratch, qkv, seq_off, n_seq, NH, KVH, HS, Tb));
+}
+
+static void attention_bwd(float *dqkv, float *scratch, const float *dout, const float *qkv,
+                          const float *att, const int32_t *seq_off, int n_seq,
+                          int NH, int KVH, int HS, int Tb)
+{
+    int bqmax = Tb < ATT_BQ ? Tb : ATT_BQ;
     int C = NH * HS, ld = (NH + 2 * KVH) * HS, grp = NH / KVH;
-    int N = seq_off[n_seq] - seq_off[0];
     float scale = 1.0f / sqrtf((float)HS);
     int units = n_seq * KVH;
-    int nt = gr_ops_threads((double)N * Tb * C * 4.0);
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+#pragma omp for schedule(dynamic, 1)
     for (int u = 0; u < units; u++) {
         int s = u / KVH, g = u % KVH;
         int off = seq_off[s], T = seq_off[s + 1] - off;
@@ -191,4 +204,13 @@ void gr_attention_backward(float *dqkv, float *scratch, const float *dout, const
             }
         }
     }
+}
+
+void gr_attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv,
+                           const float *att, const int32_t *seq_off, int n_seq,
+                           int NH, int KVH, int HS)
+{
+    int Tb = longest(seq_off, n_seq), N = seq_off[n_seq] - seq_off[0];
+    GR_PAR_RUN(gr_ops_threads((double)N * Tb * NH * HS * 4.0),
+               attention_bwd(dqkv, scratch, dout, qkv, att, seq_off, n_seq, NH, KVH, HS, Tb));
 }

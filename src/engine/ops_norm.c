@@ -1,6 +1,7 @@
 /* LayerNorm and RMSNorm forward/backward (ops.h).
  *
- * Backward runs one parallel region. The rows are cut into NORM_PARTS fixed
+ * Every op is a body of orphaned worksharing run by GR_PAR_RUN (par.h), by
+ * the calling pass's team or a region of its own. The rows are cut into NORM_PARTS fixed
  * parts (independent of the thread count); each part computes dinp for its
  * rows and accumulates its rows' dweight/dbias contributions, in row order,
  * into its own partial vector (contiguous, vectorised, in L1). The partials
@@ -9,6 +10,7 @@
  * allocated, a column-block pass computes the same sums without it.
  */
 #include "genrec/ops.h"
+#include "par.h"
 #include "vmath.h"
 
 #include <math.h>
@@ -18,11 +20,10 @@
 #define COL_BLOCK 16
 #define ROW_BLOCK 64
 
-void gr_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+static void layernorm_fwd(float *out, float *mean, float *rstd, const float *inp,
                           const float *weight, const float *bias, int N, int C, float eps)
 {
-    int nt = gr_ops_threads((double)N * C * 4);
-#pragma omp parallel for num_threads(nt) schedule(dynamic, gr_row_chunk(C))
+#pragma omp for schedule(dynamic, gr_row_chunk(C))
     for (int i = 0; i < N; i++) {
         const float *x = inp + (size_t)i * C;
         float *o = out + (size_t)i * C;
@@ -39,6 +40,13 @@ void gr_layernorm_forward(float *out, float *mean, float *rstd, const float *inp
         if (mean) mean[i] = m;
         if (rstd) rstd[i] = s;
     }
+}
+
+void gr_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                          const float *weight, const float *bias, int N, int C, float eps)
+{
+    GR_PAR_RUN(gr_ops_threads((double)N * C * 4),
+               layernorm_fwd(out, mean, rstd, inp, weight, bias, N, C, eps));
 }
 
 /* dinp row i of LayerNorm (mean m, rstd s). */
@@ -82,102 +90,111 @@ static inline void rms_row_dinp(float *dx, const float *x, const float *dy, cons
     for (c = 0; c < C; c++) dx[c] += s * (weight[c] * dy[c] - x[c] * s * dot);
 }
 
-/* Shared driver. rms: RMSNorm (mean unused, no dbias). part: NORM_PARTS x
- * 2C floats or NULL (then the column-block fallback). */
-static void norm_backward(int rms, float *dinp, float *dweight, float *dbias, const float *dout,
-                          const float *inp, const float *weight, const float *mean,
-                          const float *rstd, int N, int C, float *part)
+/* Shared body. rms: RMSNorm (mean unused, no dbias). The partials (NORM_PARTS
+ * x 2C floats) are allocated by one thread and shared; without them (no
+ * weight/bias gradient, or OOM) the column-block fallback runs. */
+static void norm_backward_body(int rms, float *dinp, float *dweight, float *dbias,
+                               const float *dout, const float *inp, const float *weight,
+                               const float *mean, const float *rstd, int N, int C)
 {
     int want_wb = dweight || dbias;
     int rows_per = (N + NORM_PARTS - 1) / NORM_PARTS;
     int nblk = (C + COL_BLOCK - 1) / COL_BLOCK;
-    int nt = gr_ops_threads((double)N * C * 6);
-#pragma omp parallel num_threads(nt)
-    {
-        if (part) {
+    float *part = NULL;
+    if (want_wb) {
+#pragma omp single copyprivate(part)
+        part = malloc(sizeof(float) * NORM_PARTS * 2 * (size_t)C);
+    }
+    if (part) {
 #pragma omp for schedule(dynamic, 1)
-            for (int p = 0; p < NORM_PARTS; p++) {
-                float *pw = part + (size_t)p * 2 * C, *pb = pw + C;
-                for (int c = 0; c < 2 * C; c++) pw[c] = 0.0f;
-                int i1 = (p + 1) * rows_per < N ? (p + 1) * rows_per : N;
-                for (int i = p * rows_per; i < i1; i++) {
-                    const float *x = inp + (size_t)i * C, *dy = dout + (size_t)i * C;
-                    float m = rms ? 0.0f : mean[i], s = rstd[i];
-                    if (dinp) {
-                        if (rms) rms_row_dinp(dinp + (size_t)i * C, x, dy, weight, s, C);
-                        else ln_row_dinp(dinp + (size_t)i * C, x, dy, weight, m, s, C);
-                    }
+        for (int p = 0; p < NORM_PARTS; p++) {
+            float *pw = part + (size_t)p * 2 * C, *pb = pw + C;
+            for (int c = 0; c < 2 * C; c++) pw[c] = 0.0f;
+            int i1 = (p + 1) * rows_per < N ? (p + 1) * rows_per : N;
+            for (int i = p * rows_per; i < i1; i++) {
+                const float *x = inp + (size_t)i * C, *dy = dout + (size_t)i * C;
+                float m = rms ? 0.0f : mean[i], s = rstd[i];
+                if (dinp) {
+                    if (rms) rms_row_dinp(dinp + (size_t)i * C, x, dy, weight, s, C);
+                    else ln_row_dinp(dinp + (size_t)i * C, x, dy, weight, m, s, C);
+                }
 #pragma omp simd
-                    for (int c = 0; c < C; c++) {
-                        pw[c] += dy[c] * ((x[c] - m) * s);
-                        pb[c] += dy[c];
-                    }
+                for (int c = 0; c < C; c++) {
+                    pw[c] += dy[c] * ((x[c] - m) * s);
+                    pb[c] += dy[c];
                 }
             }
+        }
+#pragma omp for schedule(dynamic, 1)
+        for (int b = 0; b < nblk; b++) {
+            int c1 = (b + 1) * COL_BLOCK < C ? (b + 1) * COL_BLOCK : C;
+            for (int c = b * COL_BLOCK; c < c1; c++) {
+                double aw = 0, ab = 0;
+                for (int p = 0; p < NORM_PARTS; p++) {
+                    aw += part[(size_t)p * 2 * C + c];
+                    ab += part[(size_t)p * 2 * C + C + c];
+                }
+                if (dweight) dweight[c] += (float)aw;
+                if (dbias) dbias[c] += (float)ab;
+            }
+        }
+#pragma omp single nowait
+        free(part);
+    } else {
+        if (dinp) {
+#pragma omp for schedule(dynamic, gr_row_chunk(C))
+            for (int i = 0; i < N; i++) {
+                const float *x = inp + (size_t)i * C, *dy = dout + (size_t)i * C;
+                if (rms) rms_row_dinp(dinp + (size_t)i * C, x, dy, weight, rstd[i], C);
+                else ln_row_dinp(dinp + (size_t)i * C, x, dy, weight, mean[i], rstd[i], C);
+            }
+        }
+        if (want_wb) { /* fallback: column blocks, rows in order */
 #pragma omp for schedule(dynamic, 1)
             for (int b = 0; b < nblk; b++) {
-                int c1 = (b + 1) * COL_BLOCK < C ? (b + 1) * COL_BLOCK : C;
-                for (int c = b * COL_BLOCK; c < c1; c++) {
-                    double aw = 0, ab = 0;
-                    for (int p = 0; p < NORM_PARTS; p++) {
-                        aw += part[(size_t)p * 2 * C + c];
-                        ab += part[(size_t)p * 2 * C + C + c];
-                    }
-                    if (dweight) dweight[c] += (float)aw;
-                    if (dbias) dbias[c] += (float)ab;
-                }
-            }
-        } else {
-            if (dinp) {
-#pragma omp for schedule(dynamic, gr_row_chunk(C))
-                for (int i = 0; i < N; i++) {
-                    const float *x = inp + (size_t)i * C, *dy = dout + (size_t)i * C;
-                    if (rms) rms_row_dinp(dinp + (size_t)i * C, x, dy, weight, rstd[i], C);
-                    else ln_row_dinp(dinp + (size_t)i * C, x, dy, weight, mean[i], rstd[i], C);
-                }
-            }
-            if (want_wb) { /* fallback: column blocks, rows in order */
-#pragma omp for schedule(dynamic, 1)
-                for (int b = 0; b < nblk; b++) {
-                    int c0 = b * COL_BLOCK, w = C - c0 < COL_BLOCK ? C - c0 : COL_BLOCK;
-                    double aw[COL_BLOCK] = {0}, ab[COL_BLOCK] = {0};
-                    for (int i0 = 0; i0 < N; i0 += ROW_BLOCK) {
-                        int i1 = i0 + ROW_BLOCK < N ? i0 + ROW_BLOCK : N;
-                        float pw[COL_BLOCK] = {0}, pb[COL_BLOCK] = {0};
-                        for (int i = i0; i < i1; i++) {
-                            const float *x = inp + (size_t)i * C + c0, *dy = dout + (size_t)i * C + c0;
-                            float m = rms ? 0.0f : mean[i], s = rstd[i];
-                            for (int c = 0; c < w; c++) {
-                                pw[c] += dy[c] * ((x[c] - m) * s);
-                                pb[c] += dy[c];
-                            }
+                int c0 = b * COL_BLOCK, w = C - c0 < COL_BLOCK ? C - c0 : COL_BLOCK;
+                double aw[COL_BLOCK] = {0}, ab[COL_BLOCK] = {0};
+                for (int i0 = 0; i0 < N; i0 += ROW_BLOCK) {
+                    int i1 = i0 + ROW_BLOCK < N ? i0 + ROW_BLOCK : N;
+                    float pw[COL_BLOCK] = {0}, pb[COL_BLOCK] = {0};
+                    for (int i = i0; i < i1; i++) {
+                        const float *x = inp + (size_t)i * C + c0, *dy = dout + (size_t)i * C + c0;
+                        float m = rms ? 0.0f : mean[i], s = rstd[i];
+                        for (int c = 0; c < w; c++) {
+                            pw[c] += dy[c] * ((x[c] - m) * s);
+                            pb[c] += dy[c];
                         }
-                        for (int c = 0; c < w; c++) { aw[c] += pw[c]; ab[c] += pb[c]; }
                     }
-                    for (int c = 0; c < w; c++) {
-                        if (dweight) dweight[c0 + c] += (float)aw[c];
-                        if (dbias) dbias[c0 + c] += (float)ab[c];
-                    }
+                    for (int c = 0; c < w; c++) { aw[c] += pw[c]; ab[c] += pb[c]; }
+                }
+                for (int c = 0; c < w; c++) {
+                    if (dweight) dweight[c0 + c] += (float)aw[c];
+                    if (dbias) dbias[c0 + c] += (float)ab[c];
                 }
             }
         }
     }
 }
 
+static void norm_backward(int rms, float *dinp, float *dweight, float *dbias, const float *dout,
+                          const float *inp, const float *weight, const float *mean,
+                          const float *rstd, int N, int C)
+{
+    GR_PAR_RUN(gr_ops_threads((double)N * C * 6),
+               norm_backward_body(rms, dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C));
+}
+
 void gr_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                            const float *inp, const float *weight, const float *mean,
                            const float *rstd, int N, int C)
 {
-    float *part = dweight || dbias ? malloc(sizeof(float) * NORM_PARTS * 2 * (size_t)C) : NULL;
-    norm_backward(0, dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C, part);
-    free(part);
+    norm_backward(0, dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C);
 }
 
-void gr_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight,
+static void rmsnorm_fwd(float *out, float *rstd, const float *inp, const float *weight,
                         int N, int C, float eps)
 {
-    int nt = gr_ops_threads((double)N * C * 3);
-#pragma omp parallel for num_threads(nt) schedule(dynamic, gr_row_chunk(C))
+#pragma omp for schedule(dynamic, gr_row_chunk(C))
     for (int i = 0; i < N; i++) {
         const float *x = inp + (size_t)i * C;
         float *o = out + (size_t)i * C;
@@ -188,10 +205,14 @@ void gr_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *
     }
 }
 
+void gr_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight,
+                        int N, int C, float eps)
+{
+    GR_PAR_RUN(gr_ops_threads((double)N * C * 3), rmsnorm_fwd(out, rstd, inp, weight, N, C, eps));
+}
+
 void gr_rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp,
                          const float *weight, const float *rstd, int N, int C)
 {
-    float *part = dweight ? malloc(sizeof(float) * NORM_PARTS * 2 * (size_t)C) : NULL;
-    norm_backward(1, dinp, dweight, NULL, dout, inp, weight, NULL, rstd, N, C, part);
-    free(part);
+    norm_backward(1, dinp, dweight, NULL, dout, inp, weight, NULL, rstd, N, C);
 }

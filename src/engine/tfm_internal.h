@@ -52,6 +52,10 @@ struct gr_tfm {
     int frozen;
 };
 
+/* Threads for a pass of N tokens over every layer of m (par.h's one region
+ * per pass), att_work = one layer's attention work (multiply-adds). */
+int tfm_pass_threads(const gr_tfm *m, int64_t N, double att_work);
+
 /* ---- LoRA hooks (lora.c), called by transformer.c only when m->lora ------
  * A site is one base linear layer of a block whose output holds the rows of
  * one or more targets: QKV (ln1 -> qkv, q|k|v rows), O (atty -> branch), UP
@@ -66,6 +70,8 @@ void tfm_lora_forward(gr_tfm *m, int l, int site, const float *inp, float *out, 
  * slab, dinp (N, in) += the adapters' input gradient. */
 void tfm_lora_backward(gr_tfm *m, int l, int site, const float *inp, const float *dout,
                        float *dinp, int N);
+/* The hooks are collective (par.h): inside a pass every thread of its team
+ * calls them, and their GEMMs are shared by the team. */
 /* Free an adapter set (NULL is fine). */
 void tfm_lora_free(struct gr_lora *lo);
 

@@ -17,12 +17,21 @@
  * base-parameter gradient (weights, biases, norms, positions), so only dx
  * and the adapter gradients are computed. With no adapters and frozen == 0
  * the passes are exactly the plain ones.
+ *
+ * Threads: each pass runs in ONE OpenMP parallel region (GR_PAR_PASS,
+ * par.h): every thread of the team walks the same sequence of ops and the
+ * ops share their work with orphaned worksharing, so a pass pays one barrier
+ * per op instead of a fork/join per op. Validation and allocation happen
+ * before the region (errors never occur inside it). The team size comes
+ * from the pass's total work (tfm_pass_threads); small passes run on the
+ * calling thread without any region.
  */
 #include "genrec/transformer.h"
 #include "tfm_internal.h"
 #include "genrec/gemm.h"
 #include "genrec/lora.h"
 #include "genrec/ops.h"
+#include "par.h"
 #include "vmath.h"
 
 #include <math.h>
@@ -331,20 +340,12 @@ static int ensure_capacity(gr_tfm *m, int64_t N, int slots, size_t att_per_slot,
 
 /* ---- forward / backward ----------------------------------------------------------- */
 
-/* Parallel fill/copy of activation-sized arrays (a serial memset would leave
- * the other threads idle). */
-static void par_zero(float *p, int64_t n)
+int tfm_pass_threads(const gr_tfm *m, int64_t N, double att_work)
 {
-    int nt = gr_ops_threads((double)n);
-#pragma omp parallel for simd num_threads(nt) schedule(dynamic, GR_FLAT_CHUNK)
-    for (int64_t i = 0; i < n; i++) p[i] = 0.0f;
-}
-
-static void par_copy(float *dst, const float *src, int64_t n)
-{
-    int nt = gr_ops_threads((double)n);
-#pragma omp parallel for simd num_threads(nt) schedule(dynamic, GR_FLAT_CHUNK)
-    for (int64_t i = 0; i < n; i++) dst[i] = src[i];
+    const double C = m->C;
+    double lin = C * m->QKV + C * C + C * m->FW + (double)m->F * C; /* multiply-adds per token */
+    double work = m->cfg.n_layer * ((double)N * (lin + 16.0 * (4.0 * C + m->FW)) + att_work);
+    return gr_par_pass_threads(work, 12 * m->cfg.n_layer + 3);
 }
 
 /* Linear backward that SETS dinp (N, C) = dout (N, OC) W (OC, C) instead of
@@ -391,6 +392,54 @@ static int check_batch(const gr_tfm *m, const int32_t *pos, const int32_t *seq_o
     return GR_OK;
 }
 
+/* The forward's ops, run by the pass's team (or alone, see GR_PAR_PASS). */
+static void forward_body(gr_tfm *m, const float *x, const int32_t *pos, const int32_t *seq_off,
+                         int n_seq, int N, float *out, int train, gr_rng *rng)
+{
+    const gr_tfm_config *c = &m->cfg;
+    int drop = train && c->dropout > 0.0f;
+    const int C = m->C;
+    const int64_t NC = (int64_t)N * C;
+    /* x0 = dropout(x + pos_embd[pos]) */
+    if (c->pos == GR_POS_LEARNED) gr_pos_embd_forward(m->x0, x, m->pos_embd, pos, N, C);
+    else gr_par_copy(m->x0, x, NC);
+    if (drop) gr_dropout_forward(m->x0, m->mask0, m->x0, NC, c->dropout, rng);
+    const float *res_in = m->x0;
+    for (int l = 0; l < c->n_layer; l++) {
+        tfm_acts *a = &m->acts[train ? l : 0];
+        const tfm_layer *p = &m->lp[l];
+        /* attention branch */
+        norm_forward(m, a->ln1, a->ln1_mean, a->ln1_rstd, res_in, p->attn_norm_w, p->attn_norm_b, N);
+        gr_linear_forward(a->qkv, a->ln1, p->wqkv, p->bqkv, N, C, m->QKV);
+        if (m->lora) tfm_lora_forward(m, l, TFM_SITE_QKV, a->ln1, a->qkv, N, train);
+        if (c->pos == GR_POS_ROPE) {
+            gr_rope_forward(a->qkv, m->QKV, pos, m->rope_cs, N, m->NH, m->HS);
+            gr_rope_forward(a->qkv + C, m->QKV, pos, m->rope_cs, N, m->KVH, m->HS);
+        }
+        gr_attention_forward(a->atty, train ? a->att : NULL, m->scratch, a->qkv, seq_off, n_seq,
+                             m->NH, m->KVH, m->HS);
+        gr_linear_forward(m->branch, a->atty, p->wo, p->bo, N, C, C);
+        if (m->lora) tfm_lora_forward(m, l, TFM_SITE_O, a->atty, m->branch, N, train);
+        if (drop) gr_dropout_forward(m->branch, a->mask_attn, m->branch, NC, c->dropout, rng);
+        gr_residual_forward(a->res_mid, res_in, m->branch, NC);
+        /* FFN branch */
+        norm_forward(m, a->ln2, a->ln2_mean, a->ln2_rstd, a->res_mid, p->ffn_norm_w, p->ffn_norm_b, N);
+        gr_linear_forward(a->fch, a->ln2, p->wup, p->bup, N, C, m->FW);
+        if (m->lora) tfm_lora_forward(m, l, TFM_SITE_UP, a->ln2, a->fch, N, train);
+        if (c->act == GR_ACT_SWIGLU) gr_swiglu_forward(a->fact, a->fch, N, m->F);
+        else if (c->act == GR_ACT_RELU) gr_relu_forward(a->fact, a->fch, (int64_t)N * m->F);
+        else gr_gelu_forward(a->fact, a->fch, (int64_t)N * m->F);
+        gr_linear_forward(m->branch, a->fact, p->wdown, p->bdown, N, m->F, C);
+        if (m->lora) tfm_lora_forward(m, l, TFM_SITE_DOWN, a->fact, m->branch, N, train);
+        if (drop) gr_dropout_forward(m->branch, a->mask_ffn, m->branch, NC, c->dropout, rng);
+        gr_residual_forward(a->res_out, a->res_mid, m->branch, NC);
+        res_in = a->res_out;
+    }
+    if (c->final_norm)
+        norm_forward(m, train ? m->lnf : out, m->lnf_mean, m->lnf_rstd, res_in, m->out_norm_w, m->out_norm_b, N);
+    if (!c->final_norm || train) gr_par_copy(out, c->final_norm ? m->lnf : res_in, NC);
+}
+
 int gr_tfm_forward(gr_tfm *m, const float *x, const int32_t *pos,
                    const int32_t *seq_off, int n_seq, int N,
                    float *out, int train, gr_rng *rng)
@@ -426,59 +475,21 @@ int gr_tfm_forward(gr_tfm *m, const float *x, const int32_t *pos,
         memcpy(m->seq_off, seq_off, sizeof(int32_t) * ((size_t)n_seq + 1));
         if (pos) memcpy(m->pos, pos, sizeof(int32_t) * (size_t)N);
     }
-    const int C = m->C;
-    const int64_t NC = (int64_t)N * C;
-    /* x0 = dropout(x + pos_embd[pos]) */
-    if (c->pos == GR_POS_LEARNED) gr_pos_embd_forward(m->x0, x, m->pos_embd, pos, N, C);
-    else par_copy(m->x0, x, NC);
-    if (drop) gr_dropout_forward(m->x0, m->mask0, m->x0, NC, c->dropout, rng);
-    const float *res_in = m->x0;
-    for (int l = 0; l < c->n_layer; l++) {
-        tfm_acts *a = &m->acts[train ? l : 0];
-        const tfm_layer *p = &m->lp[l];
-        /* attention branch */
-        norm_forward(m, a->ln1, a->ln1_mean, a->ln1_rstd, res_in, p->attn_norm_w, p->attn_norm_b, N);
-        gr_linear_forward(a->qkv, a->ln1, p->wqkv, p->bqkv, N, C, m->QKV);
-        if (m->lora) tfm_lora_forward(m, l, TFM_SITE_QKV, a->ln1, a->qkv, N, train);
-        if (c->pos == GR_POS_ROPE) {
-            gr_rope_forward(a->qkv, m->QKV, pos, m->rope_cs, N, m->NH, m->HS);
-            gr_rope_forward(a->qkv + C, m->QKV, pos, m->rope_cs, N, m->KVH, m->HS);
-        }
-        gr_attention_forward(a->atty, train ? a->att : NULL, m->scratch, a->qkv, seq_off, n_seq,
-                             m->NH, m->KVH, m->HS);
-        gr_linear_forward(m->branch, a->atty, p->wo, p->bo, N, C, C);
-        if (m->lora) tfm_lora_forward(m, l, TFM_SITE_O, a->atty, m->branch, N, train);
-        if (drop) gr_dropout_forward(m->branch, a->mask_attn, m->branch, NC, c->dropout, rng);
-        gr_residual_forward(a->res_mid, res_in, m->branch, NC);
-        /* FFN branch */
-        norm_forward(m, a->ln2, a->ln2_mean, a->ln2_rstd, a->res_mid, p->ffn_norm_w, p->ffn_norm_b, N);
-        gr_linear_forward(a->fch, a->ln2, p->wup, p->bup, N, C, m->FW);
-        if (m->lora) tfm_lora_forward(m, l, TFM_SITE_UP, a->ln2, a->fch, N, train);
-        if (c->act == GR_ACT_SWIGLU) gr_swiglu_forward(a->fact, a->fch, N, m->F);
-        else if (c->act == GR_ACT_RELU) gr_relu_forward(a->fact, a->fch, (int64_t)N * m->F);
-        else gr_gelu_forward(a->fact, a->fch, (int64_t)N * m->F);
-        gr_linear_forward(m->branch, a->fact, p->wdown, p->bdown, N, m->F, C);
-        if (m->lora) tfm_lora_forward(m, l, TFM_SITE_DOWN, a->fact, m->branch, N, train);
-        if (drop) gr_dropout_forward(m->branch, a->mask_ffn, m->branch, NC, c->dropout, rng);
-        gr_residual_forward(a->res_out, a->res_mid, m->branch, NC);
-        res_in = a->res_out;
-    }
-    if (c->final_norm)
-        norm_forward(m, train ? m->lnf : out, m->lnf_mean, m->lnf_rstd, res_in, m->out_norm_w, m->out_norm_b, N);
-    if (!c->final_norm || train) par_copy(out, c->final_norm ? m->lnf : res_in, NC);
+    /* attention: N * Tb * C multiply-adds, twice (scores, values) */
+    double att_work = (double)gr_attention_att_size(seq_off, n_seq, m->NH) * m->HS * 2.0;
+    GR_PAR_PASS(tfm_pass_threads(m, N, att_work),
+                forward_body(m, x, pos, seq_off, n_seq, N, out, train, rng));
     m->N = N;
     m->n_seq = n_seq;
     m->train_ready = train;
     return GR_OK;
 }
 
-int gr_tfm_backward(gr_tfm *m, const float *dout, float *dx)
+/* The backward's ops, run by the pass's team (or alone, see GR_PAR_PASS). */
+static void backward_body(gr_tfm *m, const float *dout, float *dx)
 {
     const gr_tfm_config *c = &m->cfg;
-    if (!m->train_ready) return gr_errorf("transformer backward: no train=1 forward to differentiate");
-    m->train_ready = 0;
     int N = m->N, C = m->C;
-    if (N == 0) return GR_OK;
     int64_t NC = (int64_t)N * C;
     int drop = c->dropout > 0.0f;
     const float *res_last = m->acts[c->n_layer - 1].res_out;
@@ -486,11 +497,11 @@ int gr_tfm_backward(gr_tfm *m, const float *dout, float *dx)
     static const tfm_layer no_grads;
     const int fz = m->frozen;
     if (c->final_norm) {
-        par_zero(m->dres, NC);
+        gr_par_zero(m->dres, NC);
         norm_backward(m, m->dres, fz ? NULL : m->g_out_norm_w, fz ? NULL : m->g_out_norm_b, dout, res_last,
                       m->out_norm_w, m->lnf_mean, m->lnf_rstd, N);
     } else {
-        par_copy(m->dres, dout, NC);
+        gr_par_copy(m->dres, dout, NC);
     }
     for (int l = c->n_layer - 1; l >= 0; l--) {
         tfm_acts *a = &m->acts[l];
@@ -506,7 +517,7 @@ int gr_tfm_backward(gr_tfm *m, const float *dout, float *dx)
         }
         linear_backward_set(m->dfact, g->wdown, g->bdown, dbr, a->fact, p->wdown, N, m->F, C);
         if (m->lora) tfm_lora_backward(m, l, TFM_SITE_DOWN, a->fact, dbr, m->dfact, N);
-        par_zero(m->dfch, (int64_t)N * m->FW);
+        gr_par_zero(m->dfch, (int64_t)N * m->FW);
         if (c->act == GR_ACT_SWIGLU) gr_swiglu_backward(m->dfch, a->fch, m->dfact, N, m->F);
         else if (c->act == GR_ACT_RELU) gr_relu_backward(m->dfch, a->fch, m->dfact, (int64_t)N * m->F);
         else gr_gelu_backward(m->dfch, a->fch, m->dfact, (int64_t)N * m->F);
@@ -523,7 +534,7 @@ int gr_tfm_backward(gr_tfm *m, const float *dout, float *dx)
         }
         linear_backward_set(m->dA, g->wo, g->bo, dbr, a->atty, p->wo, N, C, C);
         if (m->lora) tfm_lora_backward(m, l, TFM_SITE_O, a->atty, dbr, m->dA, N);
-        par_zero(m->dqkv, (int64_t)N * m->QKV);
+        gr_par_zero(m->dqkv, (int64_t)N * m->QKV);
         gr_attention_backward(m->dqkv, m->scratch, m->dA, a->qkv, a->att, m->seq_off, m->n_seq,
                               m->NH, m->KVH, m->HS);
         if (c->pos == GR_POS_ROPE) {
@@ -543,6 +554,16 @@ int gr_tfm_backward(gr_tfm *m, const float *dout, float *dx)
         dx0 = m->dbranch;
     }
     if (c->pos == GR_POS_LEARNED && !fz) gr_pos_embd_backward(m->g_pos_embd, dx0, m->pos, N, C);
-    if (dx && dx != dx0) par_copy(dx, dx0, NC);
+    if (dx && dx != dx0) gr_par_copy(dx, dx0, NC);
+}
+
+int gr_tfm_backward(gr_tfm *m, const float *dout, float *dx)
+{
+    if (!m->train_ready) return gr_errorf("transformer backward: no train=1 forward to differentiate");
+    m->train_ready = 0;
+    int N = m->N;
+    if (N == 0) return GR_OK;
+    double att_work = (double)gr_attention_att_size(m->seq_off, m->n_seq, m->NH) * m->HS * 4.0;
+    GR_PAR_PASS(tfm_pass_threads(m, N, att_work), backward_body(m, dout, dx));
     return GR_OK;
 }

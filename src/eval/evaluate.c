@@ -192,7 +192,7 @@ static void json_write(FILE *f, const char *dataset, const char *protocol, const
             }
         fprintf(f, "%s\"MRR\":", first ? "" : ", ");
         json_num(f, x->test.mrr, 6);
-        if (x->test.max_k > 0 && isfinite(x->invalid_rate)) {
+        if (isfinite(x->invalid_rate)) {
             fputs(", \"invalid_rate\":", f);
             json_num(f, x->invalid_rate, 6);
         }
@@ -260,7 +260,7 @@ void gr_eval_print_table(FILE *f, const gr_eval_result *r, int n)
         if (isfinite(x->valid_ndcg10)) fprintf(f, " %8.4f", x->valid_ndcg10);
         else fprintf(f, " %8s", "-");
         fprintf(f, " %9.2f %8.2f", x->train_seconds, x->eval_seconds);
-        if (x->test.max_k > 0 && isfinite(x->invalid_rate)) fprintf(f, " %8.4f\n", x->invalid_rate);
+        if (isfinite(x->invalid_rate)) fprintf(f, " %8.4f\n", x->invalid_rate);
         else fprintf(f, " %8s\n", "-");
     }
 }

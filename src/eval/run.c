@@ -32,7 +32,7 @@ int gr_eval_run_model(gr_model *m, const char *name, const gr_split *s, const gr
         return gr_error_prefix("model %s: test: ", name);
     r->eval_seconds = gr_time_now() - t1;
     r->invalid_rate = NAN;
-    if (m->max_k > 0 && m->n_returned > ret0)
+    if (m->n_returned > ret0) /* only generative models count what they return */
         r->invalid_rate = (double)(m->n_invalid - inv0) / (double)(m->n_returned - ret0);
     gr_log(1, "[%s] test NDCG@10 %.4f HR@10 %.4f (train %.2fs, eval %.2fs)\n", name, r->test.ndcg[2],
            r->test.hr[2], r->train_seconds, r->eval_seconds);

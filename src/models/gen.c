@@ -30,15 +30,25 @@
  * stand-alone "sasrec" model of the same run) and its early stopping.
  *
  * Scoring: the last max_hist history items that fit the context with the
- * longest item; the returned items get decreasing scores, every other item
- * -INFINITY (so metrics at K > beams are omitted, gr_model.max_k).
+ * longest item; the returned items get their beam scores (strictly
+ * decreasing), every other item -INFINITY (so metrics at K > beams are
+ * omitted, gr_model.max_k).
  *
  * Hyperparameters (NAME.KEY=VALUE, NAME = gen or gen-sid): dim 128, layers
  * 2, heads 4, ff 0 (= 3 x dim, SwiGLU), ctx 256, vocab 0 (titles: auto, see
  * gen_items.c), dropout 0.1, lr 2e-3, wd 0.01, batch 4096 (tokens per step),
  * epochs 20, patience 3, beams 20, lambda 0, max_hist 50, assist 1,
  * seed_offset 0; gen-sid also sid_levels 3, sid_k 0 (rule of semid.h),
- * sid_dim 64, sid_emb 2 (text + collaborative embeddings, gen_items.c). */
+ * sid_dim 64, sid_emb 2 (text + collaborative embeddings, gen_items.c).
+ *
+ * Grounding (NAME.ground = 1, gen_ground.c): free generation mapped to items
+ * by embedding distance with a popularity adjustment (BIGRec); ground_gamma
+ * -1 (chosen on validation), ground_pool 0 (last token; 1 = mean),
+ * ground_beams 1 (greedy). Training and its early stopping are the same as
+ * for beam decoding.
+ *
+ * NAME.load = FILE (load_fitted): start from a model saved by `genrec train`
+ * instead of training, to evaluate decoding variants of one trained model. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +73,7 @@ void gen_state_free(gen_model *g)
     gr_free(g->btok); gr_free(g->btgt); gr_free(g->boff);
     g->btok = g->btgt = g->boff = NULL;
     gr_free(g->best); g->best = NULL;
+    gen_ground_free(g);
     g->fitted = 0;
 }
 
@@ -150,7 +161,7 @@ static int gen_micro_batch(void *ctx, gr_rng *rng, float *loss, int64_t *n_token
 }
 
 /* Prompt ids of a history: BOS + the answers of its last items that fit. */
-static int32_t *make_prompt(const gen_model *g, const gr_query *q, int64_t *n)
+int32_t *gen_make_prompt(const gen_model *g, const gr_query *q, int64_t *n)
 {
     int64_t budget = g->ctx - g->tr->max_depth - 1, used = 1;
     int32_t a = q->hist_len;
@@ -186,6 +197,7 @@ static int gen_score(gr_model *m, const gr_query *q, int n, float *scores)
 {
     gen_model *g = m->impl;
     if (!g->fitted) return gr_errorf("%s: score called before fit", g->name);
+    if (g->decode == GEN_DECODE_GROUND && !g->training) return gen_ground_score(m, q, n, scores);
     for (int i = 0; i < n; i++)
         for (int32_t j = 0; j < q[i].hist_len; j++)
             if (q[i].hist[j] < 0 || q[i].hist[j] >= g->n_items)
@@ -194,12 +206,12 @@ static int gen_score(gr_model *m, const gr_query *q, int n, float *scores)
     int64_t *pl = gr_alloc((size_t)n + 1, sizeof(int64_t));
     gr_beam_hit *hits = gr_alloc((size_t)n * g->beams + 1, sizeof(gr_beam_hit));
     int *nh = gr_alloc((size_t)n + 1, sizeof(int));
-    const int assist = g->cf && g->assist >= 0.0f && g->assist < 1.0f;
+    const int assist = g->cf && !g->training && g->assist >= 0.0f && g->assist < 1.0f;
     float *cf = assist ? gr_alloc((size_t)n * (size_t)g->n_items, sizeof(float)) : NULL;
     int rc = GR_ERR;
     if (!pr || !pl || !hits || !nh || (assist && !cf)) goto out;
     for (int i = 0; i < n; i++)
-        if (!(pr[i] = make_prompt(g, &q[i], &pl[i]))) goto out;
+        if (!(pr[i] = gen_make_prompt(g, &q[i], &pl[i]))) goto out;
     gr_beam_opts o = gr_beam_opts_default();
     o.n_beams = g->beams;
     o.lambda = g->lambda;
@@ -213,7 +225,15 @@ static int gen_score(gr_model *m, const gr_query *q, int n, float *scores)
     for (int i = 0; i < n; i++) {
         float *row = scores + (int64_t)i * g->n_items;
         for (int32_t j = 0; j < g->n_items; j++) row[j] = -INFINITY;
-        for (int k = 0; k < nh[i]; k++) row[hits[(int64_t)i * g->beams + k].item] = (float)(g->beams - k);
+        /* the hypothesis score (sum of log-probabilities / len^lambda), made
+         * strictly decreasing so that items sharing a leaf keep the trie's
+         * order (most popular first) in every ranking */
+        float prev = INFINITY;
+        for (int k = 0; k < nh[i]; k++) {
+            float sc = hits[(int64_t)i * g->beams + k].score;
+            if (!(sc < prev)) sc = nextafterf(prev, -INFINITY);
+            row[hits[(int64_t)i * g->beams + k].item] = prev = sc;
+        }
         m->n_returned += nh[i]; /* trie leaves are real items: never invalid */
     }
     rc = GR_OK;
@@ -248,6 +268,77 @@ static int fit_assistant(gr_model *m, gen_model *g, const gr_split *sp, gr_fit_c
     return GR_OK;
 }
 
+/* After the language model: the assistant, grounding's gamma. lm_valid is
+ * the model's validation NDCG@10 alone (< 0: unknown, measured if needed). */
+static int finish_fit(gr_model *m, gen_model *g, const gr_split *sp, gr_fit_ctx *ctx, double lm_valid)
+{
+    if (g->assist != 1.0f) {
+        if (lm_valid < 0 && g->assist < 0 && ctx && ctx->validate) {
+            const float a = g->assist;
+            g->assist = 1.0f;
+            lm_valid = ctx->validate(ctx, m);
+            g->assist = a;
+            if (lm_valid < 0) return gr_error_prefix("fit: validation: ");
+        }
+        if (fit_assistant(m, g, sp, ctx, lm_valid) != GR_OK) return gr_error_prefix("fit: ");
+    }
+    if (g->decode == GEN_DECODE_GROUND && gen_ground_choose_gamma(m, g, ctx) != GR_OK) return gr_error_prefix("fit: ");
+    return GR_OK;
+}
+
+/* NAME.load = FILE: take the language model, vocabulary, answers and trie
+ * of a model saved by gr_model_save (same model kind, same items in the same
+ * order) instead of training; decoding settings (beams, lambda, assist,
+ * ground...) come from the current parameters. Lets decoding variants be
+ * evaluated on one trained model. */
+static int load_fitted(gr_model *m, gen_model *g, const gr_split *sp)
+{
+    gr_rec_catalog *cat = NULL;
+    gr_model *lm = gr_model_load(g->load, &cat);
+    if (!lm) return GR_ERR;
+    gen_model *h = lm->impl;
+    int rc = GR_ERR;
+    if (h->items != g->items) {
+        gr_errorf("%s: %s: the file holds a %s model", g->load, g->prefix, h->name);
+        goto out;
+    }
+    if (cat->n_items != sp->n_items) {
+        gr_errorf("%s: the model has %d items, the dataset %d", g->load, (int)cat->n_items, (int)sp->n_items);
+        goto out;
+    }
+    for (int32_t i = 0; i < sp->n_items; i++)
+        if (strcmp(cat->item_key[i], sp->data->item_key[i])) {
+            gr_errorf("%s: item %d is '%.40s' in the model but '%.40s' in the dataset", g->load, (int)i,
+                      cat->item_key[i], sp->data->item_key[i]);
+            goto out;
+        }
+    g->pop = gr_rec_train_counts(sp);
+    if (!g->pop) goto out;
+    g->n_items = h->n_items;
+    g->lm = h->lm; h->lm = NULL;
+    g->tr = h->tr; h->tr = NULL;
+    g->ans = h->ans; h->ans = NULL;
+    g->ans_len = h->ans_len; h->ans_len = NULL;
+    g->it = h->it; h->it = NULL;
+    g->sid = h->sid; h->sid = NULL;
+    g->tmpl = h->tmpl;
+    g->bos = h->bos;
+    g->eos = h->eos;
+    g->dim = h->dim; g->layers = h->layers; g->heads = h->heads; g->ff = h->ff; g->ctx = h->ctx;
+    g->vocab = h->vocab; g->sid_levels = h->sid_levels; g->sid_k = h->sid_k; g->sid_dim = h->sid_dim;
+    g->sid_emb = h->sid_emb;
+    g->epochs_run = h->epochs_run;
+    g->best_epoch = h->best_epoch;
+    g->fitted = 1;
+    g->version++;
+    m->n_items = g->n_items;
+    rc = GR_OK;
+out:
+    gr_rec_catalog_free(cat);
+    gr_model_free(lm);
+    return rc;
+}
+
 static int gen_fit(gr_model *m, const gr_split *sp, gr_fit_ctx *ctx)
 {
     gen_model *g = m->impl;
@@ -255,8 +346,16 @@ static int gen_fit(gr_model *m, const gr_split *sp, gr_fit_ctx *ctx)
     if (!sp || !sp->data || sp->n_items <= 0) return gr_errorf("fit: the split has no dataset with item texts");
     const uint64_t seed = (ctx ? ctx->seed : 42) + (uint64_t)g->seed_offset;
     const int verbose = ctx && ctx->verbose;
-    const float assist = g->assist;
     gr_rng_seed(&g->rng, seed);
+    if (g->load) {
+        if (load_fitted(m, g, sp) != GR_OK) {
+            gen_state_free(g);
+            return gr_error_prefix("fit: ");
+        }
+        if (verbose) gr_log(1, "%s loaded from %s (trained %d epochs, best %d)\n", g->name, g->load, g->epochs_run,
+                            g->best_epoch);
+        return finish_fit(m, g, sp, ctx, -1.0);
+    }
     double t0 = gr_time_now();
     if (gen_items_build(g, sp) != GR_OK || build_windows(g, sp) != GR_OK) {
         gen_state_free(g);
@@ -297,13 +396,14 @@ static int gen_fit(gr_model *m, const gr_split *sp, gr_fit_ctx *ctx)
     double best = -1.0;
     int bad = 0, rc = GR_OK;
     g->epochs_run = g->best_epoch = 0;
-    g->assist = 1.0f; /* validate the language model alone while training */
+    g->training = 1; /* validate the language model alone (beam search, no assistant) */
     for (int ep = 1; ep <= g->epochs; ep++) {
         double te = gr_time_now();
         /* an epoch = steps_per_epoch steps (about one pass: the micro-batch
          * callback reshuffles whenever it has used every window) */
         if (gr_trainer_run_until(tr, (int64_t)ep * steps_per_epoch) != GR_OK) { rc = GR_ERR; break; }
         g->epochs_run = ep;
+        g->version++;
         double t1 = gr_time_now(), v = -1.0;
         if (ctx && ctx->validate) {
             v = ctx->validate(ctx, m);
@@ -323,17 +423,17 @@ static int gen_fit(gr_model *m, const gr_split *sp, gr_fit_ctx *ctx)
         if (bad >= g->patience) break;
     }
     gr_trainer_free(tr);
-    g->assist = assist;
+    g->training = 0;
     if (rc != GR_OK) return rc;
     if (g->best_epoch > 0) {
         memcpy(gr_tfm_params(tfm), g->best, sizeof(float) * (size_t)np);
+        g->version++;
         if (verbose) gr_log(1, "%s restored epoch %d (valid NDCG@10 %.4f)\n", g->name, g->best_epoch, best);
     }
     /* the windows are only needed for training */
     gr_free(g->woff); gr_free(g->wtok); gr_free(g->wtgt); gr_free(g->order); gr_free(g->best);
     g->woff = NULL; g->wtok = g->wtgt = NULL; g->order = NULL; g->best = NULL;
-    if (g->assist != 1.0f && fit_assistant(m, g, sp, ctx, best) != GR_OK) return gr_error_prefix("fit: ");
-    return GR_OK;
+    return finish_fit(m, g, sp, ctx, best);
 }
 
 static void gen_destroy(gr_model *m)
@@ -342,6 +442,7 @@ static void gen_destroy(gr_model *m)
     if (g) {
         gen_state_free(g);
         gr_model_free(g->cf);
+        gr_free(g->load);
     }
     gr_free(g);
 }
@@ -377,11 +478,13 @@ static gr_model *create(const gr_params *p, gen_items items)
 {
     static const char *const known_gen[] = {"gen.dim", "gen.layers", "gen.heads", "gen.ff", "gen.ctx", "gen.vocab",
         "gen.dropout", "gen.lr", "gen.wd", "gen.batch", "gen.epochs", "gen.patience", "gen.beams", "gen.lambda",
-        "gen.max_hist", "gen.assist", "gen.seed_offset", NULL};
+        "gen.max_hist", "gen.assist", "gen.seed_offset", "gen.ground", "gen.ground_gamma", "gen.ground_pool",
+        "gen.ground_beams", "gen.load", NULL};
     static const char *const known_sid[] = {"gen-sid.dim", "gen-sid.layers", "gen-sid.heads", "gen-sid.ff",
         "gen-sid.ctx", "gen-sid.dropout", "gen-sid.lr", "gen-sid.wd", "gen-sid.batch", "gen-sid.epochs",
         "gen-sid.patience", "gen-sid.beams", "gen-sid.lambda", "gen-sid.max_hist", "gen-sid.assist",
-        "gen-sid.seed_offset", "gen-sid.sid_levels", "gen-sid.sid_k", "gen-sid.sid_dim", "gen-sid.sid_emb", NULL};
+        "gen-sid.seed_offset", "gen-sid.sid_levels", "gen-sid.sid_k", "gen-sid.sid_dim", "gen-sid.sid_emb", "gen-sid.ground", "gen-sid.ground_gamma", "gen-sid.ground_pool",
+        "gen-sid.ground_beams", "gen-sid.load", NULL};
     gen_model *g = gr_calloc(1, sizeof *g);
     gr_model *m = gr_calloc(1, sizeof *m);
     if (!m || !g) goto fail;
@@ -389,7 +492,7 @@ static gr_model *create(const gr_params *p, gen_items items)
     snprintf(g->name, sizeof g->name, "%s", items == GEN_ITEMS_SID ? "gen-sid" : "gen");
     snprintf(g->prefix, sizeof g->prefix, "%s.", g->name);
     if (baseline_params_check(p, g->prefix, items == GEN_ITEMS_SID ? known_sid : known_gen) != GR_OK) goto fail;
-    int seed_off = 0;
+    int seed_off = 0, ground = 0;
     if (p_int(p, g, "dim", 128, 8, 4096, &g->dim) || p_int(p, g, "layers", 2, 1, 64, &g->layers) ||
         p_int(p, g, "heads", 4, 1, 64, &g->heads) || p_int(p, g, "ff", 0, 0, 65536, &g->ff) ||
         p_int(p, g, "ctx", 256, 16, 8192, &g->ctx) || p_int(p, g, "vocab", 0, 0, 1 << 20, &g->vocab) ||
@@ -399,7 +502,9 @@ static gr_model *create(const gr_params *p, gen_items items)
         p_int(p, g, "seed_offset", 0, 0, 1 << 30, &seed_off) ||
         p_int(p, g, "sid_levels", 3, 1, GR_SEMID_MAX_LEVELS, &g->sid_levels) ||
         p_int(p, g, "sid_k", 0, 0, 65536, &g->sid_k) || p_int(p, g, "sid_dim", 64, 2, 4096, &g->sid_dim) ||
-        p_int(p, g, "sid_emb", 2, 0, 2, &g->sid_emb) ||
+        p_int(p, g, "sid_emb", 2, 0, 2, &g->sid_emb) || p_int(p, g, "ground", 0, 0, 1, &ground) ||
+        p_int(p, g, "ground_pool", 0, 0, 1, &g->ground_pool) || p_int(p, g, "ground_beams", 1, 1, 256, &g->ground_beams) ||
+        p_float(p, g, "ground_gamma", -1.0, -1.0, 1000.0, &g->ground_gamma) ||
         p_float(p, g, "dropout", 0.1, 0.0, 0.99, &g->dropout) || p_float(p, g, "lr", 2e-3, 0.0, 1.0, &g->lr) ||
         p_float(p, g, "wd", 0.01, 0.0, 10.0, &g->wd) || p_float(p, g, "lambda", 0.0, 0.0, 10.0, &g->lambda) ||
         p_float(p, g, "assist", 1.0, -1.0, 1.0, &g->assist))
@@ -408,16 +513,22 @@ static gr_model *create(const gr_params *p, gen_items items)
         gr_errorf("parameter '%sheads' (%d) must divide %sdim (%d)", g->prefix, g->heads, g->prefix, g->dim);
         goto fail;
     }
+    char lk[40];
+    snprintf(lk, sizeof lk, "%sload", g->prefix);
+    const char *load = gr_params_str(p, lk, NULL);
+    if (load && !*load) { gr_errorf("parameter '%s' is empty", lk); goto fail; }
+    if (load && !(g->load = gr_strdup(load))) goto fail;
     if (g->sid_k == 1) { gr_errorf("parameter '%ssid_k' must be 0 (the rule) or >= 2", g->prefix); goto fail; }
     g->seed_offset = seed_off;
-    g->decode = GEN_DECODE_BEAM;
+    g->decode = ground ? GEN_DECODE_GROUND : GEN_DECODE_BEAM;
     /* the assistant's SASRec takes the sasrec.* parameters of the same list */
     if (g->assist != 1.0f && !(g->cf = gr_model_create("sasrec", p))) goto fail;
     m->ops = items == GEN_ITEMS_SID ? &gen_sid_ops : &gen_ops;
     m->impl = g;
-    m->max_k = g->beams;
+    m->max_k = g->decode == GEN_DECODE_GROUND ? 0 : g->beams; /* grounding ranks every item */
     return m;
 fail:
+    if (g) gr_free(g->load);
     gr_free(m);
     gr_free(g);
     return NULL;

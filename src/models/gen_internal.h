@@ -34,8 +34,10 @@ typedef struct gen_model {
     int sid_emb;                      /* semantic IDs from 0 text, 1 collaborative, 2 both embeddings */
     float assist;                     /* g of the CF assistant: 1 = off, < 0 = chosen on validation */
     float ground_gamma;               /* popularity exponent of grounding, < 0 = chosen on validation */
-    int ground_pool;                  /* GR_POOL_LAST or GR_POOL_MEAN (genrec/ground.h) */
+    int ground_pool;                  /* GR_POOL_LAST or GR_POOL_MEAN (genrec/lm.h) */
+    int ground_beams;                 /* grounding: 1 = greedy generation, > 1 = beam search */
     int64_t seed_offset;
+    char *load;                       /* NAME.load: a saved model to start from instead of training (owned) */
     char name[16];                    /* "gen" or "gen-sid" */
     char prefix[24];                  /* name + ".": its parameter keys */
 
@@ -55,6 +57,14 @@ typedef struct gen_model {
     gr_model *cf;        /* the assistant's classic model (created with g, not saved), or NULL */
 
     /* training state */
+    /* grounding state (gen.c): the grounder of the current weights, and the
+     * validation queries' distances while gamma is being chosen */
+    struct gr_grounder *gnd;
+    int64_t version, gnd_version;     /* bumped whenever the weights change */
+    int training;                     /* 1 while fit trains: score = beam search, assistant off */
+    struct gen_gcache *gcache;
+    int n_gcache, gcache_on;
+
     int64_t n_win, *woff;
     int32_t *wtok, *wtgt;
     int64_t *order, cursor;
@@ -72,5 +82,22 @@ void gen_state_free(gen_model *g);
  * the split's items (it, tmpl, sid, lm, ans, ans_len, bos, eos, pop, tr).
  * GR_OK or GR_ERR + error; free partial state with gen_state_free. */
 int gen_items_build(gen_model *g, const gr_split *sp);
+
+/* gen.c: the prompt of query q (BOS + the answers of its last history items
+ * that fit beside the longest answer): a new array (gr_free) of *n ids, or
+ * NULL on OOM. */
+int32_t *gen_make_prompt(const gen_model *g, const gr_query *q, int64_t *n);
+
+/* gen_ground.c: grounded scoring (gen.ground = 1), the choice of gamma on
+ * validation after training (ground_gamma < 0), and freeing its state. */
+int gen_ground_score(gr_model *m, const gr_query *q, int n, float *scores);
+int gen_ground_choose_gamma(gr_model *m, gen_model *g, gr_fit_ctx *ctx);
+void gen_ground_free(gen_model *g);
+
+/* gen_io.c (gr_model_save / gr_model_load in genrec/model.h) writes every
+ * hyperparameter listed in its hp_fields table and the fitted state that
+ * score() reads (lm, tr, ans, ans_len, it, sid, pop, bos, eos, tmpl); a new
+ * field that score() needs must be saved and validated there too. A loaded
+ * model has cf = NULL and assist = 1. */
 
 #endif
