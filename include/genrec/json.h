@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define GR_JSON_MAX_DEPTH 512
 #define GR_JSON_MAX_INPUT ((size_t)1 << 30)
@@ -64,5 +65,11 @@ void gr_json_free(gr_json_doc *doc);
 const gr_json *gr_json_get(const gr_json *v, const char *key);
 /* String value or NULL if v is NULL or not a string. */
 const char *gr_json_str(const gr_json *v);
+
+/* Write s (NULL = "") to f as a JSON string literal: quotes, backslash
+ * escapes for '"', '\\', newline and tab, \u00XX for other control bytes;
+ * other bytes (UTF-8) as they are. I/O errors are left to the caller's
+ * ferror/fclose check. */
+void gr_json_write_str(FILE *f, const char *s);
 
 #endif

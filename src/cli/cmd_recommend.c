@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "genrec/json.h"
 #include "genrec/model.h"
 
 static const char recommend_summary[] =
@@ -23,18 +24,6 @@ static const char recommend_summary[] =
     "[{\"rank\", \"item\", \"title\", \"score\"}...]} instead.\n"
     "Exit status: 0 ok, 1 runtime error (model file, unknown user or item), 2 usage error.";
 
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
-        else if (*p == '\n') fputs("\\n", f);
-        else if (*p == '\t') fputs("\\t", f);
-        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
-        else fputc(*p, f);
-    }
-    fputc('"', f);
-}
 
 /* Append the ';'-separated items of list (trimmed; empty pieces skipped) to
  * hist; prints a message and returns -1 for an unknown item. */
@@ -132,24 +121,24 @@ int cmd_recommend(int argc, char **argv)
     }
     if (json) {
         printf("{\"model\":");
-        json_str(stdout, c->model);
+        gr_json_write_str(stdout, c->model);
         printf(", \"user\":");
-        if (user) json_str(stdout, user);
+        if (user) gr_json_write_str(stdout, user);
         else printf("null");
         printf(", \"history\":[");
         for (int32_t i = 0; i < n_hist; i++) {
             if (i) printf(", ");
-            json_str(stdout, c->item_key[hist[i]]);
+            gr_json_write_str(stdout, c->item_key[hist[i]]);
         }
         printf("], \"items\":[");
         for (int i = 0; i < n; i++) {
             printf("%s{\"rank\":%d, \"item\":", i ? ", " : "", i + 1);
-            json_str(stdout, c->item_key[items[i]]);
+            gr_json_write_str(stdout, c->item_key[items[i]]);
             printf(", \"title\":");
-            json_str(stdout, c->item_title[items[i]]);
+            gr_json_write_str(stdout, c->item_title[items[i]]);
             if (c->item_sid) {
                 printf(", \"sid\":");
-                json_str(stdout, c->item_sid[items[i]]);
+                gr_json_write_str(stdout, c->item_sid[items[i]]);
             }
             printf(", \"score\":%.9g}", (double)scores[i]);
         }

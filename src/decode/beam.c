@@ -2,6 +2,7 @@
  * group's prompts are prefilled in one batch (one KV-cache root slot per
  * user), each user's beams share their root's rows, and every step decodes
  * all live beams of the group as one batch. */
+#include "decode/decode_internal.h"
 #include "genrec/beam.h"
 #include "genrec/decode.h"
 #include "genrec/xent.h"
@@ -48,9 +49,7 @@ static int fin_cmp(const void *a, const void *b)
     return x->node < y->node ? -1 : x->node > y->node;
 }
 
-/* log-sum-exp of each of n rows of V logits (vectorised exp into scratch,
- * (n, V) floats, summed in double) */
-static void row_lse(const float *logits, int n, int V, double *lse, float *scratch)
+void gr_decode_row_lse(const float *logits, int n, int V, double *lse, float *scratch)
 {
 #pragma omp parallel for schedule(static) if ((int64_t)n * V > 65536)
     for (int r = 0; r < n; r++) {
@@ -142,7 +141,7 @@ static int search_group(gr_lm *lm, const gr_trie *tr, const int32_t *const *prom
     int rc = gr_lm_decode_step(lm, w->cache, ptok, w->slot, w->off, G, (int)N, w->logits);
     gr_free(ptok);
     if (rc != GR_OK) return GR_ERR;
-    row_lse(w->logits, G, V, w->lse, w->scratch);
+    gr_decode_row_lse(w->logits, G, V, w->lse, w->scratch);
     for (int u = 0; u < G; u++) {
         user_state *us = &w->us[u];
         us->n_live = 1;
@@ -236,7 +235,7 @@ static int search_group(gr_lm *lm, const gr_trie *tr, const int32_t *const *prom
         } else if (gr_lm_decode_step(lm, w->cache, w->tok, w->slot, w->off, n_dec, n_dec, w->logits) != GR_OK) {
             return GR_ERR;
         }
-        row_lse(w->logits, n_dec, V, w->lse, w->scratch);
+        gr_decode_row_lse(w->logits, n_dec, V, w->lse, w->scratch);
     }
     /* ---- results: finished hypotheses best first, leaves expanded to items ---- */
     for (int u = 0; u < G; u++) {

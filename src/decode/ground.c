@@ -2,6 +2,7 @@
  * beam search) for groups of prompts, item and generation embeddings from
  * pooled final hidden states, Euclidean distances through one GEMM, and the
  * popularity / collaborative adjustment (1 + p~)^(-gamma) * d~. */
+#include "decode/decode_internal.h"
 #include "genrec/ground.h"
 #include "genrec/decode.h"
 #include "genrec/gemm.h"
@@ -25,21 +26,15 @@ gr_ground_opts gr_ground_opts_default(void)
 
 /* ---- stage 1: generation ------------------------------------------------------- */
 
-/* per-row log-sum-exp and the best K tokens by logit (descending, ties to the
- * lower id) with their log-probabilities */
-static void row_topk(const float *logits, int n, int V, int K, float *scratch, int32_t *top_tok, double *top_lp)
+/* the best K tokens of each row by logit (descending, ties to the lower id)
+ * with their log-probabilities; lse (n) and scratch (n, V) are work space */
+static void row_topk(const float *logits, int n, int V, int K, float *scratch, double *lse, int32_t *top_tok,
+                     double *top_lp)
 {
+    gr_decode_row_lse(logits, n, V, lse, scratch);
 #pragma omp parallel for schedule(static) if ((int64_t)n * V > 65536)
     for (int r = 0; r < n; r++) {
         const float *z = logits + (int64_t)r * V;
-        float *e = scratch + (int64_t)r * V;
-        float mx = z[0];
-        for (int v = 1; v < V; v++) mx = z[v] > mx ? z[v] : mx;
-        for (int v = 0; v < V; v++) e[v] = z[v] - mx;
-        gr_vexpf(e, V);
-        double s = 0.0;
-        for (int v = 0; v < V; v++) s += e[v];
-        double lse = mx + log(s);
         int32_t *tt = top_tok + (int64_t)r * K;
         double *tl = top_lp + (int64_t)r * K;
         int m = 0;
@@ -49,7 +44,7 @@ static void row_topk(const float *logits, int n, int V, int K, float *scratch, i
             while (j > 0 && z[v] > z[tt[j - 1]]) { tt[j] = tt[j - 1]; j--; }
             tt[j] = v;
         }
-        for (int j = 0; j < K; j++) tl[j] = (double)z[tt[j]] - lse;
+        for (int j = 0; j < K; j++) tl[j] = (double)z[tt[j]] - lse[r];
     }
 }
 
@@ -70,7 +65,7 @@ typedef struct gen_ws {
     gr_kv_cache *cache;
     float *logits, *scratch;     /* (G*B, V) */
     int32_t *top_tok;            /* (G*B, K) */
-    double *top_lp;
+    double *top_lp, *lse;        /* (G*B, K), (G*B) */
     int32_t *tok, *slot, *off, *dst, *src;
     gcand *cands;                /* (B*K) */
     /* per user u: live beams [B], their tokens [B][max_new] (double-buffered),
@@ -159,7 +154,7 @@ static int generate_group(gr_lm *lm, const int32_t *const *prompts, const int64_
                 b->row = n_dec++;
             }
         } else {
-            row_topk(w->logits, n_rows, V, K, w->scratch, w->top_tok, w->top_lp);
+            row_topk(w->logits, n_rows, V, K, w->scratch, w->lse, w->top_tok, w->top_lp);
             for (int u = 0; u < G; u++) {
                 if (w->finished[u]) continue;
                 gbeam *live = w->live + (int64_t)u * B, *next = w->next + (int64_t)u * B;
@@ -309,12 +304,13 @@ int gr_ground_generate(gr_lm *lm, const int32_t *const *prompts, const int64_t *
         w.scratch = gr_alloc((size_t)rows * (size_t)V, sizeof(float));
         w.top_tok = gr_alloc((size_t)rows * (size_t)w.K, sizeof(int32_t));
         w.top_lp = gr_alloc((size_t)rows * (size_t)w.K, sizeof(double));
+        w.lse = gr_alloc((size_t)rows, sizeof(double));
         w.cands = gr_alloc((size_t)B * (size_t)w.K, sizeof(gcand));
         w.next = gr_alloc((size_t)rows, sizeof(gbeam));
         w.hist2 = gr_alloc((size_t)rows * (size_t)M, sizeof(int32_t));
         w.done_tok = gr_alloc((size_t)rows * (size_t)M, sizeof(int32_t));
         w.done = gr_alloc((size_t)rows, sizeof(ghyp));
-        ok = w.scratch && w.top_tok && w.top_lp && w.cands && w.next && w.hist2 && w.done_tok && w.done;
+        ok = w.scratch && w.top_tok && w.top_lp && w.lse && w.cands && w.next && w.hist2 && w.done_tok && w.done;
     }
     if (!ok) {
         gr_error_prefix("grounding generation workspace: ");
@@ -330,7 +326,7 @@ out:
     if (rc != GR_OK)
         for (int u = 0; u < n; u++) { gr_free(out_ids[u]); out_ids[u] = NULL; }
     gr_kv_cache_free(w.cache);
-    gr_free(w.logits); gr_free(w.scratch); gr_free(w.top_tok); gr_free(w.top_lp);
+    gr_free(w.logits); gr_free(w.scratch); gr_free(w.top_tok); gr_free(w.top_lp); gr_free(w.lse);
     gr_free(w.tok); gr_free(w.slot); gr_free(w.off); gr_free(w.dst); gr_free(w.src); gr_free(w.cands);
     gr_free(w.live); gr_free(w.next); gr_free(w.hist); gr_free(w.hist2); gr_free(w.done_tok); gr_free(w.done);
     gr_free(w.n_live); gr_free(w.n_done); gr_free(w.finished); gr_free(w.lim);

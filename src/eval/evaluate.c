@@ -1,6 +1,7 @@
 /* The one evaluation path: score queries in batches through the model,
  * rank targets in parallel, accumulate metrics; the fit context used for
  * early stopping; JSON and table output of a run. */
+#include "genrec/json.h"
 #include "genrec/eval.h"
 
 #include <math.h>
@@ -150,18 +151,6 @@ gr_fit_ctx gr_eval_fit_ctx(const gr_split *s, const gr_eval_opts *opts, uint64_t
 
 /* ---- output ---------------------------------------------------------------- */
 
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
-        else if (*p == '\n') fputs("\\n", f);
-        else if (*p == '\t') fputs("\\t", f);
-        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
-        else fputc(*p, f);
-    }
-    fputc('"', f);
-}
 
 static void json_num(FILE *f, double v, int decimals)
 {
@@ -173,14 +162,14 @@ static void json_write(FILE *f, const char *dataset, const char *protocol, const
                        int64_t n_test, int with_seed, uint64_t seed)
 {
     fputs("{\"dataset\":", f);
-    json_str(f, dataset);
+    gr_json_write_str(f, dataset);
     fputs(", \"protocol\":", f);
-    json_str(f, protocol);
+    gr_json_write_str(f, protocol);
     fputs(", \"results\":[", f);
     for (int i = 0; i < n; i++) {
         const gr_eval_result *x = &r[i];
         fputs(i ? ",\n  {\"model\":" : "\n  {\"model\":", f);
-        json_str(f, x->model);
+        gr_json_write_str(f, x->model);
         fputs(", \"metrics\":{", f);
         int first = 1;
         for (int pass = 0; pass < 2; pass++)
