@@ -155,6 +155,38 @@ static void test_gen_bad_params(void)
     CHECK_HAS(gr_error_message(), "gen.heads");
     CHECK(gr_model_create("gen", &p3) == NULL);
     CHECK_HAS(gr_error_message(), "gen.nope");
+    const char *bad4[] = {"gen-sid.sid_k=1"}, *bad5[] = {"gen.load="}, *bad6[] = {"gen-sid.sid_emb=3"};
+    gr_params p4 = {bad4, 1}, p5 = {bad5, 1}, p6 = {bad6, 1};
+    CHECK(gr_model_create("gen-sid", &p4) == NULL);
+    CHECK_HAS(gr_error_message(), "sid_k");
+    CHECK(gr_model_create("gen", &p5) == NULL);
+    CHECK_HAS(gr_error_message(), "gen.load");
+    CHECK(gr_model_create("gen-sid", &p6) == NULL);
+    CHECK_HAS(gr_error_message(), "gen-sid.sid_emb");
+
+    /* fit-time errors: a context too small for the longest title, a missing
+     * model file to load; both leave the model unfitted, never crash */
+    gr_dataset *d = world();
+    REQUIRE(d);
+    gr_split *s = gr_split_build(d, NULL);
+    REQUIRE(s);
+    const char *small[] = {"gen.ctx=16", "gen.vocab=300", "gen.epochs=1"};
+    const char *missing[] = {"gen.load=/nonexistent/model.gguf"};
+    gr_params ps = {small, 3}, pm = {missing, 1};
+    gr_model *m = gr_model_create("gen", &ps);
+    REQUIRE(m);
+    CHECK(m->ops->fit(m, s, NULL) == GR_ERR);
+    CHECK_HAS(gr_error_message(), "ctx (16)");
+    float sc[256];
+    CHECK(s->n_items <= 256 && m->ops->score(m, s->test, 1, sc) == GR_ERR);
+    gr_model_free(m);
+    m = gr_model_create("gen", &pm);
+    REQUIRE(m);
+    CHECK(m->ops->fit(m, s, NULL) == GR_ERR);
+    CHECK_HAS(gr_error_message(), "/nonexistent/model.gguf");
+    gr_model_free(m);
+    gr_split_free(s);
+    gr_dataset_free(d);
 }
 
 int main(void)
