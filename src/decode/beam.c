@@ -118,6 +118,23 @@ static int grow_rows(group_ws *w, int64_t rows, int V)
     return GR_OK;
 }
 
+int32_t *gr_decode_pack_prompts(const int32_t *const *prompts, const int64_t *plen, int G, int slots_per_user,
+                                int32_t *off, int32_t *slot, int64_t *n_tokens)
+{
+    int64_t N = 0;
+    for (int u = 0; u < G; u++) N += plen[u];
+    int32_t *ptok = gr_alloc((size_t)N + 1, sizeof(int32_t));
+    if (!ptok) return NULL;
+    off[0] = 0;
+    for (int u = 0; u < G; u++) {
+        memcpy(ptok + off[u], prompts[u], sizeof(int32_t) * (size_t)plen[u]);
+        off[u + 1] = off[u] + (int32_t)plen[u];
+        slot[u] = u * slots_per_user;
+    }
+    *n_tokens = N;
+    return ptok;
+}
+
 /* One group of G users: prompts[0..G). */
 static int search_group(gr_lm *lm, const gr_trie *tr, const int32_t *const *prompts,
                         const int64_t *plen, int G, const gr_beam_opts *o, const float *cf,
@@ -127,16 +144,9 @@ static int search_group(gr_lm *lm, const gr_trie *tr, const int32_t *const *prom
     const int S = B + 1; /* slots per user: root + B beams */
     gr_kv_cache_clear(w->cache);
     /* ---- prefill every prompt into its user's root slot ---- */
-    int64_t N = 0;
-    for (int u = 0; u < G; u++) N += plen[u];
-    int32_t *ptok = gr_alloc((size_t)N, sizeof(int32_t));
+    int64_t N;
+    int32_t *ptok = gr_decode_pack_prompts(prompts, plen, G, S, w->off, w->slot, &N);
     if (!ptok) return GR_ERR;
-    w->off[0] = 0;
-    for (int u = 0; u < G; u++) {
-        memcpy(ptok + w->off[u], prompts[u], sizeof(int32_t) * (size_t)plen[u]);
-        w->off[u + 1] = w->off[u] + (int32_t)plen[u];
-        w->slot[u] = u * S;
-    }
     if (grow_rows(w, (int64_t)G * B, V) != GR_OK) { gr_free(ptok); return GR_ERR; }
     int rc = gr_lm_decode_step(lm, w->cache, ptok, w->slot, w->off, G, (int)N, w->logits);
     gr_free(ptok);

@@ -117,15 +117,10 @@ static int generate_group(gr_lm *lm, const int32_t *const *prompts, const int64_
     const int S = greedy ? 1 : B + 1;
     const int max_T = gr_lm_config(lm)->max_T;
     gr_kv_cache_clear(w->cache);
-    int64_t N = 0;
-    for (int u = 0; u < G; u++) N += plen[u];
-    int32_t *ptok = gr_alloc((size_t)N, sizeof(int32_t));
+    int64_t N;
+    int32_t *ptok = gr_decode_pack_prompts(prompts, plen, G, S, w->off, w->slot, &N);
     if (!ptok) return GR_ERR;
-    w->off[0] = 0;
     for (int u = 0; u < G; u++) {
-        memcpy(ptok + w->off[u], prompts[u], sizeof(int32_t) * (size_t)plen[u]);
-        w->off[u + 1] = w->off[u] + (int32_t)plen[u];
-        w->slot[u] = u * S;
         /* the j-th new token (1-based) comes from position plen + j - 2 */
         int64_t room = (int64_t)max_T - plen[u] + 1;
         w->lim[u] = (int)(room < M ? room : M);
