@@ -128,8 +128,9 @@ int cmd_demo(int argc, char **argv)
     gr_split_opts spo = gr_split_opts_default(GR_PROTOCOL_LOO);
     if (!(s = gr_split_build(d, &spo))) goto fail;
     gr_eval_opts eo = gr_eval_opts_default();
-    /* The demo caps training so the whole story runs in about a minute on 2
-     * cores; user --param values come later in the list and win. */
+    /* The demo caps training so the whole story (baselines and gen-sid) runs in
+     * minutes on 2 cores, not measured quietly yet; user --param values come
+     * later in the list and win. */
     const char *kv[80] = {"sasrec.epochs=30", "sasrec.patience=5", "bprmf.epochs=40", "gen-sid.epochs=10",
                           "gen-sid.patience=3", "gen.epochs=4", "gen.patience=2"};
     int n_kv = 7;
