@@ -346,6 +346,40 @@ static void test_ml100k(void)
     gr_dataset_free(d);
 }
 
+/* Collaborative embeddings: items consumed by the same users point the same
+ * way, items of disjoint audiences are orthogonal, an unseen item is zero,
+ * and a bad item id is an error naming it. */
+static void test_cf_embed(void)
+{
+    /* users 0-3 consume items 0,1,2; users 4-7 items 3,4; item 5 is unseen */
+    int64_t off[9];
+    int32_t items[20];
+    int64_t k = 0;
+    for (int u = 0; u < 8; u++) {
+        off[u] = k;
+        if (u < 4) { items[k++] = 0; items[k++] = 1; items[k++] = 2; }
+        else { items[k++] = 3; items[k++] = 4; }
+    }
+    off[8] = k;
+    int32_t d = 0;
+    float *e = gr_semid_cf_embed(off, items, 8, 6, 4, 7, &d);
+    REQUIRE(e);
+    CHECK(d >= 1 && d <= 4);
+    double c01 = 0, c03 = 0, n5 = 0;
+    for (int32_t j = 0; j < d; j++) {
+        c01 += (double)e[0 * d + j] * e[1 * d + j];
+        c03 += (double)e[0 * d + j] * e[3 * d + j];
+        n5 += (double)e[5 * d + j] * e[5 * d + j];
+    }
+    CHECK_NEAR(c01, 1.0, 1e-4); /* rows are unit vectors */
+    CHECK_NEAR(c03, 0.0, 1e-4);
+    CHECK_NEAR(n5, 0.0, 0.0);
+    gr_free(e);
+    items[3] = 9;
+    CHECK(gr_semid_cf_embed(off, items, 8, 6, 4, 7, &d) == NULL);
+    CHECK_HAS(gr_error_message(), "item 9 outside");
+}
+
 int main(void)
 {
     GR_RUN(test_default_k);
@@ -353,6 +387,7 @@ int main(void)
     GR_RUN(test_planted_clusters);
     GR_RUN(test_determinism_and_collisions);
     GR_RUN(test_tfidf_svd);
+    GR_RUN(test_cf_embed);
     GR_RUN(test_synth);
     GR_RUN(test_ml100k);
     return gr_test_finish();
