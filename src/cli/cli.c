@@ -140,3 +140,23 @@ int cli_load_split(const char *cmd, const char *data, const gr_load_opts *lo, co
            (long long)sp->n_test, gr_time_now() - t0);
     return GR_OK;
 }
+
+int cli_beams_param(const char *cmd, int64_t beams, const char *model, cli_list *params, char *buf, size_t cap)
+{
+    if (beams == -1) return GR_OK;
+    if (beams < 1 || beams > 1024) {
+        fprintf(stderr, "genrec %s: --beams must be in [1, 1024]\n", cmd);
+        return GR_ERR;
+    }
+    char key[40];
+    snprintf(key, sizeof key, "%s.beams=", model);
+    for (int i = 0; i < params->n; i++)
+        if (!strncmp(params->v[i], key, strlen(key))) return GR_OK;
+    if (params->n >= (int)(sizeof params->v / sizeof params->v[0])) {
+        fprintf(stderr, "genrec %s: too many --param\n", cmd);
+        return GR_ERR;
+    }
+    snprintf(buf, cap, "%s%lld", key, (long long)beams);
+    params->v[params->n++] = buf;
+    return GR_OK;
+}

@@ -33,6 +33,13 @@ void cli_print_help(FILE *f, const char *cmd, const char *summary, const cli_opt
 /* Common flags: --threads N, --seed S, --quiet/--verbose handled by each command via these. */
 void cli_apply_threads(int64_t threads);
 
+/* --beams N for a generative model: append "MODEL.beams=N" to params unless
+ * params already sets MODEL.beams (an explicit --param wins); beams = -1
+ * means not given. buf (>= 48 bytes) holds the appended string and must
+ * outlive params. Prints "genrec CMD: ..." and returns GR_ERR when N is
+ * outside [1, 1024] or params is full. */
+int cli_beams_param(const char *cmd, int64_t beams, const char *model, cli_list *params, char *buf, size_t cap);
+
 /* Load the dataset at data with lo and build its split with so, as genrec
  * eval does, logging one summary line (gr_log level 1). On failure prints
  * "genrec CMD: message" to stderr and returns GR_ERR (*d and *s NULL);

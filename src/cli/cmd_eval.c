@@ -128,21 +128,12 @@ int cmd_eval(int argc, char **argv)
             gr_free(model_buf);
             return 2;
         }
-    if (beams != -1 && (beams < 1 || beams > 1024)) {
-        fprintf(stderr, "genrec eval: --beams must be in [1, 1024]\n");
+    /* --beams N = gen.beams=N and gen-sid.beams=N unless given with --param */
+    char beam_kv[2][48];
+    if (cli_beams_param("eval", beams, "gen", &params, beam_kv[0], sizeof beam_kv[0]) != GR_OK ||
+        cli_beams_param("eval", beams, "gen-sid", &params, beam_kv[1], sizeof beam_kv[1]) != GR_OK) {
         gr_free(model_buf);
         return 2;
-    }
-    /* --beams N = gen.beams=N and gen-sid.beams=N unless given with --param */
-    char beam_kv[2][40];
-    for (int k = 0; k < 2 && beams > 0; k++) {
-        const char *key = k ? "gen-sid.beams=" : "gen.beams=";
-        int given = 0;
-        for (int i = 0; i < params.n; i++) given |= !strncmp(params.v[i], key, strlen(key));
-        if (given) continue;
-        if (params.n >= 64) { fprintf(stderr, "genrec eval: too many --param\n"); gr_free(model_buf); return 2; }
-        snprintf(beam_kv[k], sizeof beam_kv[k], "%s%lld", key, (long long)beams);
-        params.v[params.n++] = beam_kv[k];
     }
     gr_params gp = {params.v, params.n};
     gr_model *mods[EVAL_MAX_MODELS] = {0};

@@ -85,22 +85,8 @@ int cmd_train(int argc, char **argv)
         fprintf(stderr, "genrec train: --seed, --threads, --max-hist, --kcore and --min-rating must not be negative\n");
         return 2;
     }
-    if (beams != -1 && (beams < 1 || beams > 1024)) {
-        fprintf(stderr, "genrec train: --beams must be in [1, 1024]\n");
-        return 2;
-    }
     char beam_kv[48];
-    if (beams > 0) {
-        char key[24];
-        snprintf(key, sizeof key, "%s.beams=", model);
-        int given = 0;
-        for (int i = 0; i < params.n; i++) given |= !strncmp(params.v[i], key, strlen(key));
-        if (!given) {
-            if (params.n >= 64) { fprintf(stderr, "genrec train: too many --param\n"); return 2; }
-            snprintf(beam_kv, sizeof beam_kv, "%s%lld", key, (long long)beams);
-            params.v[params.n++] = beam_kv;
-        }
-    }
+    if (cli_beams_param("train", beams, model, &params, beam_kv, sizeof beam_kv) != GR_OK) return 2;
     gr_params gp = {params.v, params.n};
     gr_model *m = gr_model_create(model, &gp);
     if (!m) {
