@@ -131,9 +131,9 @@ static void cache_vs_full(int llama)
     REQUIRE(m);
     gr_kv_cache *c = gr_kv_cache_init(gr_tfm_get_config(m), 8, 20);
     REQUIRE(c);
-    seqrows P, A, B1, B2, B3, B4, tmp;
-    seqrows *all[] = {&P, &A, &B1, &B2, &B3, &B4, &tmp};
-    for (int i = 0; i < 7; i++) seq_init(all[i], C);
+    seqrows P, A, B1, B2, B3, B4, B5, tmp;
+    seqrows *all[] = {&P, &A, &B1, &B2, &B3, &B4, &B5, &tmp};
+    for (int i = 0; i < 8; i++) seq_init(all[i], C);
     double worst = 0.0, d;
     /* 1. chunked prefill of a prompt P (slot 0) batched with another
      *    sequence A (slot 4) */
@@ -194,6 +194,15 @@ static void cache_vs_full(int llama)
     seq_grow(&B4, 2, C); seq_grow(&tmp, 1, C); seq_grow(&B3, 1, C);
     batch_add(&b, 5, &B4, 2); batch_add(&b, 6, &tmp, 1); batch_add(&b, 3, &B3, 1);
     d = run_batch(m, c, &b, C); worst = d > worst ? d : worst;
+    /* 6b. beams of one prompt whose own rows differ in length (0 new rows
+     *     for B5, 4 for B1 and B2) in one run: the grouped attention reads
+     *     the shared prefix with one GEMM for all three */
+    REQUIRE(gr_kv_cache_share_prefix(c, 7, 0, 7) == GR_OK);
+    seq_copy(&B5, &P, 7, C);
+    b.n = 0;
+    seq_grow(&B5, 1, C); seq_grow(&B1, 1, C); seq_grow(&B2, 1, C);
+    batch_add(&b, 7, &B5, 1); batch_add(&b, 1, &B1, 1); batch_add(&b, 2, &B2, 1);
+    d = run_batch(m, c, &b, C); worst = d > worst ? d : worst;
     /* 7. a slot cleared and reused as an independent root; an empty
      *    sequence in the batch is allowed */
     REQUIRE(gr_kv_cache_clear_slot(c, 6) == GR_OK);
@@ -205,8 +214,8 @@ static void cache_vs_full(int llama)
     d = run_batch(m, c, &b, C); worst = d > worst ? d : worst;
     printf("  %s: worst |cached - full| = %.2e\n", llama ? "llama (GQA 4/2, RoPE)" : "gpt2 (learned positions)", worst);
     CHECK(worst < TOL);
-    CHECK_EQ_INT(gr_kv_cache_n_readers(c, 0), 4); /* slots 1, 2, 3, 5 */
-    for (int i = 0; i < 7; i++) seq_free(all[i]);
+    CHECK_EQ_INT(gr_kv_cache_n_readers(c, 0), 5); /* slots 1, 2, 3, 5, 7 */
+    for (int i = 0; i < 8; i++) seq_free(all[i]);
     gr_kv_cache_free(c);
     gr_tfm_free(m);
 }

@@ -1,14 +1,16 @@
 /* Incremental decoding for the transformer engine (decode.h): the KV cache
  * with shared prefixes, beam copy/reorder, and the cached forward pass.
  *
- * Storage: K and V are each one array of (layer, slot) blocks of (kvd,
- * max_T) floats, kvd = KVH*HS: transposed, so that a decoding step's scores
- * q.K^T are axpys along contiguous rows of K^T and its output P.V is dot
- * products along contiguous rows of V^T, both vectorised over positions
- * (llama.cpp transposes V for the same reason); prefill GEMMs read them as
- * ordinary strided operands. Column r of a slot's block holds position
- * base + r, where base is the length of the prefix the slot reads from its
- * root slot (0 for a root).
+ * Storage: K and V are each one array of (layer, slot) blocks of (max_T,
+ * kvd) floats, kvd = KVH*HS, row-major: one row per position, so that
+ * appending a token, copying a beam's rows and a decoding step's reads of
+ * its own few rows all touch contiguous memory (a transposed layout put each
+ * of a short own segment's kvd elements on a cache line of its own, and the
+ * scalar loops over them dominated beam search). A single query's scores
+ * are dot products along key rows and its output axpys of value rows; query
+ * blocks (prefill) read them as ordinary strided GEMM operands. Row r of a
+ * slot's block holds position base + r, where base is the length of the
+ * prefix the slot reads from its root slot (0 for a root).
  *
  * Cached forward over a packed batch of N new tokens: every per-token part of
  * the block (norms, the fused QKV projection, the output projection, the FFN,
@@ -40,7 +42,7 @@
 
 struct gr_kv_cache {
     int n_layer, n_slots, max_T, KVH, HS, kvd;
-    float *k, *v;               /* (n_layer, n_slots, max_T, kvd) */
+    float *k, *v;               /* (n_layer, n_slots, max_T, kvd), row-major */
     int32_t *len, *base, *root; /* per slot; root -1 for a root slot */
     int32_t *readers;           /* per slot: slots whose root it is */
     int32_t *mark;              /* per slot scratch (duplicate checks) */
@@ -53,6 +55,8 @@ struct gr_kv_cache {
     int64_t cap_N;
     float *ws, *res, *ln, *qkv, *atty, *branch, *fch, *fact;
     int32_t *pos;
+    int32_t *grp;               /* runs of sequences attended together (group_sequences) */
+    int32_t n_grp, cap_grp;
     float *scr;
     size_t cap_scr;
 };
@@ -107,7 +111,7 @@ void gr_kv_cache_free(gr_kv_cache *c)
     if (!c) return;
     gr_free(c->k); gr_free(c->v); gr_free(c->len); gr_free(c->base); gr_free(c->root);
     gr_free(c->readers); gr_free(c->mark); gr_free(c->tmp); gr_free(c->tmp_meta);
-    gr_free(c->ws); gr_free(c->pos); gr_free(c->scr);
+    gr_free(c->ws); gr_free(c->pos); gr_free(c->scr); gr_free(c->grp);
     gr_free(c);
 }
 
@@ -119,18 +123,11 @@ int gr_kv_cache_prefix_len(const gr_kv_cache *c, int s) { return in_range(c, s) 
 int gr_kv_cache_prefix_slot(const gr_kv_cache *c, int s) { return in_range(c, s) ? c->root[s] : -1; }
 int gr_kv_cache_n_readers(const gr_kv_cache *c, int s) { return in_range(c, s) ? c->readers[s] : 0; }
 
-/* The (kvd, max_T) block of slot s in layer l of K or V (transposed:
- * element (d, r) at + d * max_T + r). */
+/* The (max_T, kvd) block of slot s in layer l of K or V (row-major:
+ * element (r, d) at + r * kvd + d). */
 static float *kv_slot(const gr_kv_cache *c, float *kv, int l, int s)
 {
     return kv + ((size_t)l * c->n_slots + (size_t)s) * c->max_T * c->kvd;
-}
-
-/* Copy n positions (from 0) of a transposed K block: dst/src with row
- * strides lds/ldd (max_T in the cache, n in the scratch buffer). */
-static void k_copy(float *dst, size_t ldd, const float *src, size_t lds, int kvd, int n)
-{
-    for (int d = 0; d < kvd; d++) memcpy(dst + (size_t)d * ldd, src + (size_t)d * lds, sizeof(float) * (size_t)n);
 }
 
 static void set_meta(gr_kv_cache *c, int s, int len, int base, int root)
@@ -165,10 +162,10 @@ void gr_kv_cache_clear(gr_kv_cache *c)
 static void copy_own(gr_kv_cache *c, int dst, int src, int n)
 {
     if (n <= 0 || dst == src) return;
-    const size_t T = (size_t)c->max_T;
+    const size_t bytes = sizeof(float) * (size_t)n * c->kvd;
     for (int l = 0; l < c->n_layer; l++) {
-        k_copy(kv_slot(c, c->k, l, dst), T, kv_slot(c, c->k, l, src), T, c->kvd, n);
-        k_copy(kv_slot(c, c->v, l, dst), T, kv_slot(c, c->v, l, src), T, c->kvd, n);
+        memcpy(kv_slot(c, c->k, l, dst), kv_slot(c, c->k, l, src), bytes);
+        memcpy(kv_slot(c, c->v, l, dst), kv_slot(c, c->v, l, src), bytes);
     }
 }
 
@@ -243,10 +240,10 @@ int gr_kv_cache_reorder(gr_kv_cache *c, const int32_t *dst, const int32_t *src, 
         mt[0] = c->len[s]; mt[1] = c->base[s]; mt[2] = c->root[s]; mt[3] = -1;
         if (dst[i] == src[i] || c->mark[s] != -gen) continue;
         mt[3] = (int32_t)(off / per_row);
-        size_t rows = (size_t)(c->len[s] - c->base[s]), T = (size_t)c->max_T;
+        size_t n_el = (size_t)(c->len[s] - c->base[s]) * c->kvd;
         for (int l = 0; l < c->n_layer; l++) {
-            k_copy(c->tmp + off, rows, kv_slot(c, c->k, l, s), T, c->kvd, (int)rows); off += rows * c->kvd;
-            k_copy(c->tmp + off, rows, kv_slot(c, c->v, l, s), T, c->kvd, (int)rows); off += rows * c->kvd;
+            memcpy(c->tmp + off, kv_slot(c, c->k, l, s), sizeof(float) * n_el); off += n_el;
+            memcpy(c->tmp + off, kv_slot(c, c->v, l, s), sizeof(float) * n_el); off += n_el;
         }
     }
     /* scatter */
@@ -258,10 +255,10 @@ int gr_kv_cache_reorder(gr_kv_cache *c, const int32_t *dst, const int32_t *src, 
         if (mt[3] < 0) {
             copy_own(c, d, s, (int)rows);
         } else {
-            size_t o = (size_t)mt[3] * per_row, T = (size_t)c->max_T;
+            size_t o = (size_t)mt[3] * per_row, n_el = rows * c->kvd;
             for (int l = 0; l < c->n_layer; l++) {
-                k_copy(kv_slot(c, c->k, l, d), T, c->tmp + o, rows, c->kvd, (int)rows); o += rows * c->kvd;
-                k_copy(kv_slot(c, c->v, l, d), T, c->tmp + o, rows, c->kvd, (int)rows); o += rows * c->kvd;
+                memcpy(kv_slot(c, c->k, l, d), c->tmp + o, sizeof(float) * n_el); o += n_el;
+                memcpy(kv_slot(c, c->v, l, d), c->tmp + o, sizeof(float) * n_el); o += n_el;
             }
         }
         set_meta(c, d, mt[0], mt[1], mt[2]);
@@ -330,11 +327,11 @@ static void norm_fwd(const gr_tfm *m, float *out, const float *inp, const float 
 }
 
 /* One (sequence, head) unit of attention: nq new queries (rows of q, ld
- * ldq) at positions L0 .. L0+nq-1. Keys and values, transposed (HS, *) with
- * row stride ldk: prefix positions [0, base) at kp / vp, own positions [0,
+ * ldq) at positions L0 .. L0+nq-1. Keys and values (positions, HS), row
+ * stride ldk: prefix positions [0, base) at kp / vp, own positions [0,
  * L0+nq-base) at ko / vo. y (nq, HS), ld ldy. A single query's scores are
- * axpys along contiguous key rows and its outputs dot products along value
- * rows (both vectorised over positions); query blocks use GEMMs. */
+ * dot products with the key rows and its output a sum of value rows scaled
+ * by the probabilities; query blocks use GEMMs. */
 static void attend(float *y, int ldy, const float *q, int ldq, const float *kp, const float *vp,
                    const float *ko, const float *vo, int ldk, int base, int L0, int nq, int HS,
                    float scale, float *S)
@@ -342,21 +339,23 @@ static void attend(float *y, int ldy, const float *q, int ldq, const float *kp, 
     if (nq == 1) {
         int T = L0 + 1, own = T - base;
         float *So = S + base;
-        for (int j = 0; j < T; j++) S[j] = 0.0f;
-        for (int d = 0; d < HS; d++) {
-            float qd = q[d] * scale;
-            const float *kr = kp ? kp + (size_t)d * ldk : NULL, *ko_r = ko + (size_t)d * ldk;
-#pragma omp simd
-            for (int j = 0; j < base; j++) S[j] += qd * kr[j];
-#pragma omp simd
-            for (int j = 0; j < own; j++) So[j] += qd * ko_r[j];
-        }
+        for (int j = 0; j < base; j++) S[j] = scale * gr_vdot(q, kp + (size_t)j * ldk, HS);
+        for (int j = 0; j < own; j++) So[j] = scale * gr_vdot(q, ko + (size_t)j * ldk, HS);
         float mx = gr_vmax(S, T);
         float inv = 1.0f / gr_vexp_shift_sum(S, T, mx);
-        for (int d = 0; d < HS; d++) {
-            float acc = base > 0 ? gr_vdot(S, vp + (size_t)d * ldk, base) : 0.0f;
-            y[d] = (acc + gr_vdot(So, vo + (size_t)d * ldk, own)) * inv;
+        for (int d = 0; d < HS; d++) y[d] = 0.0f;
+        for (int j = 0; j < base; j++) {
+            const float p = S[j], *vr = vp + (size_t)j * ldk;
+#pragma omp simd
+            for (int d = 0; d < HS; d++) y[d] += p * vr[d];
         }
+        for (int j = 0; j < own; j++) {
+            const float p = So[j], *vr = vo + (size_t)j * ldk;
+#pragma omp simd
+            for (int d = 0; d < HS; d++) y[d] += p * vr[d];
+        }
+#pragma omp simd
+        for (int d = 0; d < HS; d++) y[d] *= inv;
         return;
     }
     for (int r0 = 0; r0 < nq; r0 += KV_BQ) {
@@ -364,8 +363,9 @@ static void attend(float *y, int ldy, const float *q, int ldq, const float *kp, 
         int kmax = L0 + r0 + rb; /* keys the block's last query sees */
         const float *qb = q + (size_t)r0 * ldq;
         float *yb = y + (size_t)r0 * ldy;
-        if (base > 0) gr_gemm_serial(0, 0, rb, base, HS, scale, qb, ldq, kp, ldk, 0.0f, S, kmax);
-        gr_gemm_serial(0, 0, rb, kmax - base, HS, scale, qb, ldq, ko, ldk, 0.0f, S + base, kmax);
+        /* S (rb, keys) = Q (rb, HS) K^T, K stored (keys, HS) */
+        if (base > 0) gr_gemm_serial(0, 1, rb, base, HS, scale, qb, ldq, kp, ldk, 0.0f, S, kmax);
+        gr_gemm_serial(0, 1, rb, kmax - base, HS, scale, qb, ldq, ko, ldk, 0.0f, S + base, kmax);
         for (int ii = 0; ii < rb; ii++) {
             float *row = S + (size_t)ii * kmax;
             int T = L0 + r0 + ii + 1;
@@ -375,9 +375,9 @@ static void attend(float *y, int ldy, const float *q, int ldq, const float *kp, 
             for (int j = 0; j < T; j++) row[j] *= inv;
             for (int j = T; j < kmax; j++) row[j] = 0.0f;
         }
-        /* Y (rb, HS) = P (rb, keys) V (keys, HS), V stored transposed */
-        if (base > 0) gr_gemm_serial(0, 1, rb, HS, base, 1.0f, S, kmax, vp, ldk, 0.0f, yb, ldy);
-        gr_gemm_serial(0, 1, rb, HS, kmax - base, 1.0f, S + base, kmax, vo, ldk, base > 0 ? 1.0f : 0.0f, yb, ldy);
+        /* Y (rb, HS) = P (rb, keys) V (keys, HS) */
+        if (base > 0) gr_gemm_serial(0, 0, rb, HS, base, 1.0f, S, kmax, vp, ldk, 0.0f, yb, ldy);
+        gr_gemm_serial(0, 0, rb, HS, kmax - base, 1.0f, S + base, kmax, vo, ldk, base > 0 ? 1.0f : 0.0f, yb, ldy);
     }
 }
 
@@ -391,36 +391,110 @@ static void kv_append(gr_kv_cache *c, const gr_tfm *m, int l, const int32_t *slo
         int sl = slots[s], r0 = c->len[sl] - c->base[sl];
         for (int i = seq_off[s]; i < seq_off[s + 1]; i++) {
             const float *row = c->qkv + (size_t)i * QKV + C;
-            float *kt = kv_slot(c, c->k, l, sl) + (r0 + i - seq_off[s]);
-            float *vt = kv_slot(c, c->v, l, sl) + (r0 + i - seq_off[s]);
-            for (int d = 0; d < kvd; d++) {
-                kt[(size_t)d * c->max_T] = row[d];
-                vt[(size_t)d * c->max_T] = row[kvd + d];
-            }
+            size_t r = (size_t)(r0 + i - seq_off[s]) * kvd;
+            memcpy(kv_slot(c, c->k, l, sl) + r, row, sizeof(float) * (size_t)kvd);
+            memcpy(kv_slot(c, c->v, l, sl) + r, row + kvd, sizeof(float) * (size_t)kvd);
         }
     }
 }
 
-/* Attention of layer l over (sequence, head) units; per-thread score
- * scratch of bq x maxL floats. */
+/* Attention of nb >= 2 single-query sequences (rows off .. off+nb-1 of the
+ * batch) that read the same prefix [0, base) of one root slot: the beams of
+ * one prompt. Their scores against the prefix and the prefix part of their
+ * outputs are two GEMMs, so each prefix row is read once per step for all of
+ * them instead of once per beam (the re-reads of the prompt's keys and
+ * values were what bound beam search); their own rows are dot products and
+ * axpys as in attend(). S: nb x ldS scratch, ldS >= every row's length. */
+static void attend_beams(gr_kv_cache *c, const gr_tfm *m, int l, const int32_t *slots, int s0, int nb,
+                         int off, int h, float *S, int ldS)
+{
+    const int C = m->C, QKV = m->QKV, HS = m->HS, kvd = c->kvd;
+    const float scale = 1.0f / sqrtf((float)HS);
+    const size_t go = (size_t)(h / (m->NH / m->KVH)) * HS;
+    const int rt = c->root[slots[s0]], base = c->base[slots[s0]];
+    const float *q0 = c->qkv + (size_t)off * QKV + (size_t)h * HS;
+    float *y0 = c->atty + (size_t)off * C + (size_t)h * HS;
+    const float *kp = kv_slot(c, c->k, l, rt) + go, *vp = kv_slot(c, c->v, l, rt) + go;
+    /* S[:, 0:base) = scale Q K_prefix^T */
+    gr_gemm_serial(0, 1, nb, base, HS, scale, q0, QKV, kp, kvd, 0.0f, S, ldS);
+    for (int b = 0; b < nb; b++) {
+        const int sl = slots[s0 + b], own = c->len[sl] - base + 1; /* the new row is appended */
+        const float *q = q0 + (size_t)b * QKV, *ko = kv_slot(c, c->k, l, sl) + go;
+        float *row = S + (size_t)b * ldS;
+        for (int j = 0; j < own; j++) row[base + j] = scale * gr_vdot(q, ko + (size_t)j * kvd, HS);
+        const int T = base + own;
+        float mx = gr_vmax(row, T);
+        float inv = 1.0f / gr_vexp_shift_sum(row, T, mx);
+#pragma omp simd
+        for (int j = 0; j < T; j++) row[j] *= inv;
+    }
+    /* Y = P[:, 0:base) V_prefix, then each beam's own rows */
+    gr_gemm_serial(0, 0, nb, HS, base, 1.0f, S, ldS, vp, kvd, 0.0f, y0, C);
+    for (int b = 0; b < nb; b++) {
+        const int sl = slots[s0 + b], own = c->len[sl] - base + 1;
+        const float *row = S + (size_t)b * ldS + base, *vo = kv_slot(c, c->v, l, sl) + go;
+        float *y = y0 + (size_t)b * C;
+        for (int j = 0; j < own; j++) {
+            const float p = row[j], *vr = vo + (size_t)j * kvd;
+#pragma omp simd
+            for (int d = 0; d < HS; d++) y[d] += p * vr[d];
+        }
+    }
+}
+
+/* Split the batch into runs of consecutive sequences attended together:
+ * single-query sequences reading the same prefix of the same root (at most
+ * KV_BQ per run), every other sequence a run of its own. Returns the longest
+ * run, or -1 on OOM. */
+static int group_sequences(gr_kv_cache *c, const int32_t *slots, const int32_t *seq_off, int n_seq)
+{
+    if (n_seq + 1 > c->cap_grp) {
+        gr_free(c->grp);
+        c->grp = gr_alloc((size_t)n_seq + 1, sizeof(int32_t));
+        c->cap_grp = c->grp ? n_seq + 1 : 0;
+        if (!c->grp) return -1;
+    }
+    int g = 0, longest = 1;
+    c->grp[0] = 0;
+    for (int s = 0; s < n_seq;) {
+        int e = s + 1, sl = slots[s];
+        if (seq_off[s + 1] - seq_off[s] == 1 && c->root[sl] >= 0 && c->base[sl] > 0)
+            while (e < n_seq && e - s < KV_BQ && seq_off[e + 1] - seq_off[e] == 1 && c->root[slots[e]] == c->root[sl] &&
+                   c->base[slots[e]] == c->base[sl])
+                e++;
+        if (e - s > longest) longest = e - s;
+        c->grp[++g] = e;
+        s = e;
+    }
+    c->n_grp = g;
+    return longest;
+}
+
+/* Attention of layer l over (run, head) units (group_sequences); per-thread
+ * score scratch of bq x maxL floats. */
 static void cached_attention(gr_kv_cache *c, const gr_tfm *m, int l, const int32_t *slots,
-                             const int32_t *seq_off, int n_seq, int bq, int maxL)
+                             const int32_t *seq_off, int bq, int maxL)
 {
     const int C = m->C, QKV = m->QKV, NH = m->NH, HS = m->HS, grp = NH / m->KVH;
     const float scale = 1.0f / sqrtf((float)HS);
-    const int units = n_seq * NH;
+    const int units = c->n_grp * NH;
 #pragma omp for schedule(dynamic, 1)
     for (int u = 0; u < units; u++) {
-        int s = u / NH, h = u % NH, g = h / grp;
+        int gi = u / NH, h = u % NH, g = h / grp;
+        int s = c->grp[gi], nb = c->grp[gi + 1] - s;
+        float *S = c->scr + (size_t)omp_get_thread_num() * bq * maxL;
+        if (nb > 1) {
+            attend_beams(c, m, l, slots, s, nb, seq_off[s], h, S, maxL);
+            continue;
+        }
         int off = seq_off[s], nq = seq_off[s + 1] - off;
         if (nq <= 0) continue;
         int sl = slots[s], base = c->base[sl], rt = c->root[sl];
-        const size_t go = (size_t)g * HS * c->max_T;
+        const size_t go = (size_t)g * HS;
         const float *kp = rt >= 0 ? kv_slot(c, c->k, l, rt) + go : NULL;
         const float *vp = rt >= 0 ? kv_slot(c, c->v, l, rt) + go : NULL;
-        float *S = c->scr + (size_t)omp_get_thread_num() * bq * maxL;
         attend(c->atty + (size_t)off * C + (size_t)h * HS, C, c->qkv + (size_t)off * QKV + (size_t)h * HS, QKV,
-               kp, vp, kv_slot(c, c->k, l, sl) + go, kv_slot(c, c->v, l, sl) + go, c->max_T, base, c->len[sl], nq, HS, scale, S);
+               kp, vp, kv_slot(c, c->k, l, sl) + go, kv_slot(c, c->v, l, sl) + go, c->kvd, base, c->len[sl], nq, HS, scale, S);
     }
 }
 
@@ -447,7 +521,7 @@ static void cached_body(gr_tfm *m, gr_kv_cache *c, const float *x, const int32_t
             gr_rope_forward(c->qkv + C, QKV, c->pos, m->rope_cs, N, KVH, HS);
         }
         GR_PAR_RUN(1, kv_append(c, m, l, slots, seq_off, n_seq));
-        GR_PAR_RUN(nt_att, cached_attention(c, m, l, slots, seq_off, n_seq, bq, maxL));
+        GR_PAR_RUN(nt_att, cached_attention(c, m, l, slots, seq_off, bq, maxL));
         linear_fwd(c->branch, c->atty, p->wo, p->bo, N, C, C);
         if (m->lora) tfm_lora_forward(m, l, TFM_SITE_O, c->atty, c->branch, N, 0);
         gr_residual_forward(c->res, c->res, c->branch, NC);
@@ -506,6 +580,9 @@ int gr_tfm_forward_cached(gr_tfm *m, gr_kv_cache *c, const float *x, const int32
     if (N == 0) return GR_OK;
     int nthr = gr_threads_get();
     int bq = maxq < KV_BQ ? maxq : KV_BQ;
+    int longest = group_sequences(c, slots, seq_off, n_seq);
+    if (longest < 0) return gr_error_prefix("cached forward: ");
+    if (longest > bq) bq = longest;
     if (ensure_ws(c, m, N, (size_t)nthr * (size_t)bq * (size_t)maxL) != GR_OK) return GR_ERR;
     if (m->lora && tfm_lora_reserve(m, N) != GR_OK) return GR_ERR;
 
