@@ -97,6 +97,26 @@ void gr_gemm_bias_ex(gr_gemm_backend be, int n_threads, int transA, int transB,
 /* 1 when the AVX2/FMA kernel can run on this CPU (and is not forced off). */
 int gr_gemm_have_avx2(void);
 
+/* Prepacked B, for one B multiplied by many A (a prompt's keys and values in
+ * beam search, weights in decoding): gr_gemm_pack_b writes op(B) (K x N,
+ * transB as in gr_gemm) into gr_gemm_pack_b_size(N, K) floats at dst,
+ * owned by the caller and 32-byte aligned (gr_alloc's are; a misaligned
+ * buffer is read by the slow loop below); gr_gemm_packed_serial then computes C =
+ * alpha*op(A)*op(B) + beta*C from it on the calling thread with genrec's
+ * own kernel (AVX2 when the CPU has it: then bit-identical to gr_gemm_serial
+ * on the unpacked B; packing is skipped, not the product). Cannot fail (an
+ * OOM for the A buffer falls back to a loop over the packed layout). The
+ * packed buffer is only valid for the N and K it was packed with.
+ * gr_gemm_packed_ex picks the kernel: GR_GEMM_GENERIC the portable one,
+ * GR_GEMM_NAIVE the loop over the packed layout (tests), anything else as
+ * gr_gemm_packed_serial. */
+size_t gr_gemm_pack_b_size(int N, int K);
+void gr_gemm_pack_b(int transB, int N, int K, const float *B, int ldb, float *dst);
+void gr_gemm_packed_serial(int transA, int M, int N, int K, float alpha, const float *A, int lda,
+                           const float *Bp, float beta, float *C, int ldc);
+void gr_gemm_packed_ex(gr_gemm_backend be, int transA, int M, int N, int K, float alpha, const float *A,
+                       int lda, const float *Bp, float beta, float *C, int ldc);
+
 /* Force (on != 0) the generic path as if the CPU lacked AVX2/FMA, or go
  * back to detection (on == 0): gr_gemm_have_avx2() then returns 0, AUTO and
  * AVX2 behave as on such a CPU, and so do the other vector paths keyed on

@@ -355,3 +355,52 @@ void gr_gemm_tri_serial(int tri, int off, int transA, int transB, int M, int N, 
         return;
     gr_gemm_serial(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
+
+size_t gr_gemm_pack_b_size(int N, int K) { return gr_gemm_own_packed_size(N, K); }
+
+void gr_gemm_pack_b(int transB, int N, int K, const float *B, int ldb, float *dst)
+{
+    if (N <= 0 || K <= 0) return;
+    gr_gemm_own_pack_b(gr_gemm_avx2_supported() ? GR_ISA_AVX2 : GR_ISA_GENERIC, transB, N, K, B, ldb, dst);
+}
+
+/* The packed layout read directly (no buffers, cannot fail): strips of NR =
+ * 16 columns, K rows each, within blocks of 2048 columns x 256 rows (the
+ * layout of gemm_kernels.c). */
+static void packed_naive(int transA, int M, int N, int K, float alpha, const float *A, int lda, const float *Bp,
+                         float beta, float *C, int ldc)
+{
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            int jc = j / 2048 * 2048, nc = N - jc < 2048 ? N - jc : 2048, ncp = (nc + 15) / 16 * 16;
+            double acc = 0.0;
+            for (int k = 0; k < K; k++) {
+                int pc = k / 256 * 256, kc = K - pc < 256 ? K - pc : 256, jj = j - jc;
+                const float *blk = Bp + (size_t)jc * K + (size_t)ncp * pc;
+                float b = blk[(size_t)(jj / 16 * 16) * kc + (size_t)(k - pc) * 16 + jj % 16];
+                acc += (double)(transA ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k]) * b;
+            }
+            float *c = C + (size_t)i * ldc + j;
+            *c = (float)(alpha * acc) + (beta == 0.0f ? 0.0f : beta * *c);
+        }
+}
+
+void gr_gemm_packed_ex(gr_gemm_backend be, int transA, int M, int N, int K, float alpha, const float *A,
+                       int lda, const float *Bp, float beta, float *C, int ldc)
+{
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {
+        scale_add_bias(M, N, beta, C, ldc, NULL);
+        return;
+    }
+    gr_gemm_isa isa = be != GR_GEMM_GENERIC && gr_gemm_avx2_supported() ? GR_ISA_AVX2 : GR_ISA_GENERIC;
+    /* the kernels load packed strips with aligned 32-byte loads */
+    if (be == GR_GEMM_NAIVE || ((uintptr_t)Bp & 31) != 0 || gr_gemm_own_packed(isa, transA, M, N, K, alpha, A, lda, Bp, beta, C, ldc) != 0)
+        packed_naive(transA, M, N, K, alpha, A, lda, Bp, beta, C, ldc);
+}
+
+void gr_gemm_packed_serial(int transA, int M, int N, int K, float alpha, const float *A, int lda,
+                           const float *Bp, float beta, float *C, int ldc)
+{
+    gr_gemm_packed_ex(GR_GEMM_AUTO, transA, M, N, K, alpha, A, lda, Bp, beta, C, ldc);
+}

@@ -693,16 +693,42 @@ static inline void a_prefetch_step(a_prefetch *p)
     }
 }
 
-int gr_gemm_own(gr_gemm_isa isa, int tri, int off, int transA, int transB, int M, int N,
-                int K, float alpha, const float *A, int lda, const void *B, int b_bf16,
-                int ldb, float beta, float *C, int ldc, const float *bias)
+/* Offset of the packed block (jc, pc) of a whole packed B (gr_gemm_own_pack_b):
+ * blocks in column-panel order (NC columns), each holding its K rows in KC
+ * blocks of round_up(nc, NR) x kc floats. */
+static size_t packed_off(int N, int K, int jc, int pc)
+{
+    int nc = N - jc < NC ? N - jc : NC;
+    return (size_t)jc * K + (size_t)((nc + NR - 1) / NR * NR) * pc;
+}
+
+size_t gr_gemm_own_packed_size(int N, int K)
+{
+    return N > 0 && K > 0 ? (size_t)((N + NR - 1) / NR * NR) * (size_t)K : 0;
+}
+
+void gr_gemm_own_pack_b(gr_gemm_isa isa, int transB, int N, int K, const float *B, int ldb, float *dst)
+{
+    const kern_ops *ops = isa == GR_ISA_AVX2 ? &ops_avx2 : &ops_generic;
+    for (int jc = 0; jc < N; jc += NC)
+        for (int pc = 0; pc < K; pc += KC)
+            ops->pack_b(transB, B, NULL, ldb, pc, jc, K - pc < KC ? K - pc : KC, N - jc < NC ? N - jc : NC,
+                        dst + packed_off(N, K, jc, pc));
+}
+
+/* The packed product: B packed now into the thread's buffer (Bpre NULL) or
+ * read from a whole packed B (Bpre, see packed_off). */
+static int own_run(gr_gemm_isa isa, int tri, int off, int transA, int transB, int M, int N, int K,
+                   float alpha, const float *A, int lda, const void *B, int b_bf16, int ldb,
+                   const float *Bpre, float beta, float *C, int ldc, const float *bias)
 {
     pack_bufs *pb = get_buffers();
     if (!pb) return -1;
     const kern_ops *ops = isa == GR_ISA_AVX2 ? &ops_avx2 : &ops_generic;
     const float *Bf = b_bf16 ? NULL : (const float *)B;
     const uint16_t *Bh = b_bf16 ? (const uint16_t *)B : NULL;
-    float *ap = pb->a, *bp = pb->b;
+    float *ap = pb->a;
+    const float *bp = pb->b;
     a_prefetch pf = {0};
     /* A read in place (not packed) by the AVX2 kernel when op(A) = A and N
      * is small: each packed strip would then be used by at most
@@ -714,7 +740,8 @@ int gr_gemm_own(gr_gemm_isa isa, int tri, int off, int transA, int transB, int M
             int kc = K - pc < KC ? K - pc : KC;
             float beta_eff = pc == 0 ? beta : 1.0f;
             const float *bias_eff = bias && pc == 0 ? bias + jc : NULL;
-            ops->pack_b(transB, Bf, Bh, ldb, pc, jc, kc, nc, bp);
+            if (Bpre) bp = Bpre + packed_off(N, K, jc, pc);
+            else ops->pack_b(transB, Bf, Bh, ldb, pc, jc, kc, nc, pb->b);
             for (int ic = 0; ic < M; ic += MC) {
                 int mc = M - ic < MC ? M - ic : MC;
                 if (!a_rows)
@@ -764,6 +791,20 @@ int gr_gemm_own(gr_gemm_isa isa, int tri, int off, int transA, int transB, int M
         }
     }
     return 0;
+}
+
+int gr_gemm_own(gr_gemm_isa isa, int tri, int off, int transA, int transB, int M, int N,
+                int K, float alpha, const float *A, int lda, const void *B, int b_bf16,
+                int ldb, float beta, float *C, int ldc, const float *bias)
+{
+    return own_run(isa, tri, off, transA, transB, M, N, K, alpha, A, lda, B, b_bf16, ldb, NULL, beta, C,
+                   ldc, bias);
+}
+
+int gr_gemm_own_packed(gr_gemm_isa isa, int transA, int M, int N, int K, float alpha, const float *A,
+                       int lda, const float *Bp, float beta, float *C, int ldc)
+{
+    return own_run(isa, GR_TRI_NONE, 0, transA, 0, M, N, K, alpha, A, lda, NULL, 0, 0, Bp, beta, C, ldc, NULL);
 }
 
 int gr_gemm_avx2_tri(int tri, int off, int transA, int transB, int M, int N, int K,

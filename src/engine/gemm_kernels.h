@@ -2,6 +2,7 @@
 #ifndef GENREC_ENGINE_GEMM_KERNELS_H
 #define GENREC_ENGINE_GEMM_KERNELS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* 1 when this CPU has AVX2 and FMA (checked once with
@@ -42,6 +43,18 @@ enum { GR_TRI_NONE = 0, GR_TRI_C_LOWER, GR_TRI_A_LOWER, GR_TRI_A_UPPER };
 int gr_gemm_own(gr_gemm_isa isa, int tri, int off, int transA, int transB, int M, int N,
                 int K, float alpha, const float *A, int lda, const void *B, int b_bf16,
                 int ldb, float beta, float *C, int ldc, const float *bias);
+
+/* A whole op(B) (K x N, fp32) packed once for many products
+ * (gr_gemm_own_packed): gr_gemm_own_packed_size(N, K) floats at dst (0 when
+ * N or K <= 0). The layout is the same for both ISAs. */
+size_t gr_gemm_own_packed_size(int N, int K);
+void gr_gemm_own_pack_b(gr_gemm_isa isa, int transB, int N, int K, const float *B, int ldb, float *dst);
+
+/* gr_gemm_own with B already packed by gr_gemm_own_pack_b (same N, K);
+ * the same results as gr_gemm_own on the unpacked B. -1 (nothing written)
+ * when the A buffer cannot be allocated, else 0. M, N, K > 0. */
+int gr_gemm_own_packed(gr_gemm_isa isa, int transA, int M, int N, int K, float alpha, const float *A,
+                       int lda, const float *Bp, float beta, float *C, int ldc);
 
 /* gr_gemm_own with the AVX2 ISA, fp32 B (kept for older callers). */
 int gr_gemm_avx2(int transA, int transB, int M, int N, int K, float alpha,

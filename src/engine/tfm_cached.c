@@ -56,6 +56,11 @@ struct gr_kv_cache {
     float *ws, *res, *ln, *qkv, *atty, *branch, *fch, *fact;
     int32_t *pos;
     int32_t *grp;               /* runs of sequences attended together (group_sequences) */
+    /* per root slot: its prefix [0, pk_base) packed for the beams' GEMMs
+     * (pack_prefix), pk_base 0 = none; dropped when the slot's rows change */
+    float **pk;
+    size_t *pk_cap;
+    int32_t *pk_base;
     int32_t n_grp, cap_grp;
     float *scr;
     size_t cap_scr;
@@ -97,7 +102,10 @@ gr_kv_cache *gr_kv_cache_init(const gr_tfm_config *cfg, int n_slots, int max_T)
     c->readers = gr_calloc((size_t)n_slots, sizeof(int32_t));
     c->mark = gr_calloc((size_t)n_slots, sizeof(int32_t));
     c->tmp_meta = gr_alloc((size_t)n_slots * 4, sizeof(int32_t));
-    if (!c->k || !c->v || !c->len || !c->base || !c->root || !c->readers || !c->mark || !c->tmp_meta) {
+    c->pk = gr_calloc((size_t)n_slots, sizeof(float *));
+    c->pk_cap = gr_calloc((size_t)n_slots, sizeof(size_t));
+    c->pk_base = gr_calloc((size_t)n_slots, sizeof(int32_t));
+    if (!c->pk || !c->pk_cap || !c->pk_base || !c->k || !c->v || !c->len || !c->base || !c->root || !c->readers || !c->mark || !c->tmp_meta) {
         gr_error_prefix("kv cache (%d slots x %d rows): ", n_slots, max_T);
         gr_kv_cache_free(c);
         return NULL;
@@ -112,6 +120,9 @@ void gr_kv_cache_free(gr_kv_cache *c)
     gr_free(c->k); gr_free(c->v); gr_free(c->len); gr_free(c->base); gr_free(c->root);
     gr_free(c->readers); gr_free(c->mark); gr_free(c->tmp); gr_free(c->tmp_meta);
     gr_free(c->ws); gr_free(c->pos); gr_free(c->scr); gr_free(c->grp);
+    if (c->pk)
+        for (int s = 0; s < c->n_slots; s++) gr_free(c->pk[s]);
+    gr_free(c->pk); gr_free(c->pk_cap); gr_free(c->pk_base);
     gr_free(c);
 }
 
@@ -132,6 +143,7 @@ static float *kv_slot(const gr_kv_cache *c, float *kv, int l, int s)
 
 static void set_meta(gr_kv_cache *c, int s, int len, int base, int root)
 {
+    c->pk_base[s] = 0; /* the slot's rows are replaced */
     if (c->root[s] >= 0) c->readers[c->root[s]]--;
     if (base == 0) root = -1;
     c->len[s] = len;
@@ -153,7 +165,7 @@ int gr_kv_cache_clear_slot(gr_kv_cache *c, int slot)
 void gr_kv_cache_clear(gr_kv_cache *c)
 {
     for (int s = 0; s < c->n_slots; s++) {
-        c->len[s] = c->base[s] = c->readers[s] = 0;
+        c->len[s] = c->base[s] = c->readers[s] = c->pk_base[s] = 0;
         c->root[s] = -1;
     }
 }
@@ -398,6 +410,42 @@ static void kv_append(gr_kv_cache *c, const gr_tfm *m, int l, const int32_t *slo
     }
 }
 
+/* Offset in a root's packed prefix of (layer l, kv head g): per (l, g) the
+ * keys as op(B) = K^T (HS x base) then the values (base x HS), each
+ * gr_gemm_pack_b's layout (sizes multiples of 16 floats, so every part
+ * stays aligned). */
+static size_t pack_off(const gr_kv_cache *c, int base, int l, int g)
+{
+    size_t per = gr_gemm_pack_b_size(base, c->HS) + gr_gemm_pack_b_size(c->HS, base);
+    return ((size_t)l * c->KVH + (size_t)g) * per;
+}
+
+/* Pack the prefix [0, base) of root slot rt for every layer and kv head, so
+ * that the beams reading it skip packing it at every step. Best effort: on
+ * OOM the beams pack it themselves (pk_base stays 0). */
+static void pack_prefix(gr_kv_cache *c, int rt, int base)
+{
+    const int HS = c->HS;
+    size_t need = pack_off(c, base, c->n_layer, 0);
+    if (need > c->pk_cap[rt]) {
+        gr_free(c->pk[rt]);
+        c->pk[rt] = gr_alloc(need, sizeof(float));
+        c->pk_cap[rt] = c->pk[rt] ? need : 0;
+        if (!c->pk[rt]) {
+            gr_error_clear();
+            c->pk_base[rt] = 0;
+            return;
+        }
+    }
+    for (int l = 0; l < c->n_layer; l++)
+        for (int g = 0; g < c->KVH; g++) {
+            float *dk = c->pk[rt] + pack_off(c, base, l, g), *dv = dk + gr_gemm_pack_b_size(base, HS);
+            gr_gemm_pack_b(1, base, HS, kv_slot(c, c->k, l, rt) + (size_t)g * HS, c->kvd, dk);
+            gr_gemm_pack_b(0, HS, base, kv_slot(c, c->v, l, rt) + (size_t)g * HS, c->kvd, dv);
+        }
+    c->pk_base[rt] = base;
+}
+
 /* Attention of nb >= 2 single-query sequences (rows off .. off+nb-1 of the
  * batch) that read the same prefix [0, base) of one root slot: the beams of
  * one prompt. Their scores against the prefix and the prefix part of their
@@ -415,8 +463,14 @@ static void attend_beams(gr_kv_cache *c, const gr_tfm *m, int l, const int32_t *
     const float *q0 = c->qkv + (size_t)off * QKV + (size_t)h * HS;
     float *y0 = c->atty + (size_t)off * C + (size_t)h * HS;
     const float *kp = kv_slot(c, c->k, l, rt) + go, *vp = kv_slot(c, c->v, l, rt) + go;
+    const float *pkK = NULL, *pkV = NULL;
+    if (c->pk_base[rt] == base) {
+        pkK = c->pk[rt] + pack_off(c, base, l, (int)(go / HS));
+        pkV = pkK + gr_gemm_pack_b_size(base, HS);
+    }
     /* S[:, 0:base) = scale Q K_prefix^T */
-    gr_gemm_serial(0, 1, nb, base, HS, scale, q0, QKV, kp, kvd, 0.0f, S, ldS);
+    if (pkK) gr_gemm_packed_serial(0, nb, base, HS, scale, q0, QKV, pkK, 0.0f, S, ldS);
+    else gr_gemm_serial(0, 1, nb, base, HS, scale, q0, QKV, kp, kvd, 0.0f, S, ldS);
     for (int b = 0; b < nb; b++) {
         const int sl = slots[s0 + b], own = c->len[sl] - base + 1; /* the new row is appended */
         const float *q = q0 + (size_t)b * QKV, *ko = kv_slot(c, c->k, l, sl) + go;
@@ -429,7 +483,8 @@ static void attend_beams(gr_kv_cache *c, const gr_tfm *m, int l, const int32_t *
         for (int j = 0; j < T; j++) row[j] *= inv;
     }
     /* Y = P[:, 0:base) V_prefix, then each beam's own rows */
-    gr_gemm_serial(0, 0, nb, HS, base, 1.0f, S, ldS, vp, kvd, 0.0f, y0, C);
+    if (pkV) gr_gemm_packed_serial(0, nb, HS, base, 1.0f, S, ldS, pkV, 0.0f, y0, C);
+    else gr_gemm_serial(0, 0, nb, HS, base, 1.0f, S, ldS, vp, kvd, 0.0f, y0, C);
     for (int b = 0; b < nb; b++) {
         const int sl = slots[s0 + b], own = c->len[sl] - base + 1;
         const float *row = S + (size_t)b * ldS + base, *vo = kv_slot(c, c->v, l, sl) + go;
@@ -444,8 +499,9 @@ static void attend_beams(gr_kv_cache *c, const gr_tfm *m, int l, const int32_t *
 
 /* Split the batch into runs of consecutive sequences attended together:
  * single-query sequences reading the same prefix of the same root (at most
- * KV_BQ per run), every other sequence a run of its own. Returns the longest
- * run, or -1 on OOM. */
+ * KV_BQ per run), every other sequence a run of its own; the prefix of a
+ * run's root is packed (pack_prefix) unless it already is. Returns the
+ * longest run, or -1 on OOM. */
 static int group_sequences(gr_kv_cache *c, const int32_t *slots, const int32_t *seq_off, int n_seq)
 {
     if (n_seq + 1 > c->cap_grp) {
@@ -463,6 +519,7 @@ static int group_sequences(gr_kv_cache *c, const int32_t *slots, const int32_t *
                    c->base[slots[e]] == c->base[sl])
                 e++;
         if (e - s > longest) longest = e - s;
+        if (e - s > 1 && c->pk_base[c->root[sl]] != c->base[sl]) pack_prefix(c, c->root[sl], c->base[sl]);
         c->grp[++g] = e;
         s = e;
     }
