@@ -160,3 +160,46 @@ int cli_beams_param(const char *cmd, int64_t beams, const char *model, cli_list 
     params->v[params->n++] = buf;
     return GR_OK;
 }
+
+cli_split_args cli_split_args_default(void)
+{
+    cli_split_args a;
+    memset(&a, 0, sizeof a);
+    a.protocol = "loo";
+    a.seed = 42;
+    a.max_hist = -1;
+    return a;
+}
+
+int cli_split_args_check(const char *cmd, const cli_split_args *a, gr_protocol *proto)
+{
+    if (!a->data || !*a->data) {
+        fprintf(stderr, "genrec %s: --data PATH is required (see genrec %s --help)\n", cmd, cmd);
+        return GR_ERR;
+    }
+    if (gr_protocol_parse(a->protocol, proto) != GR_OK) {
+        fprintf(stderr, "genrec %s: --protocol: %s\n", cmd, gr_error_message());
+        return GR_ERR;
+    }
+    if (a->seed < 0 || a->threads < 0 || a->max_hist < -1 || a->max_hist > INT32_MAX || a->kcore < 0 ||
+        a->kcore > INT32_MAX || a->min_rating < 0) {
+        fprintf(stderr, "genrec %s: --seed, --threads, --max-hist, --kcore and --min-rating must not be negative\n",
+                cmd);
+        return GR_ERR;
+    }
+    return GR_OK;
+}
+
+int cli_split_args_load(const char *cmd, const cli_split_args *a, gr_protocol proto, gr_dataset **d,
+                        gr_split **s)
+{
+    gr_load_opts lo = gr_load_opts_default();
+    lo.format = a->format;
+    lo.min_rating = (float)a->min_rating;
+    lo.kcore = (int)a->kcore;
+    lo.dedup = !a->no_dedup;
+    gr_split_opts so = gr_split_opts_default(proto);
+    if (a->max_hist >= 0) so.max_hist = (int32_t)a->max_hist;
+    so.seed = (uint64_t)a->seed;
+    return cli_load_split(cmd, a->data, &lo, &so, d, s);
+}

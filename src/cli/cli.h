@@ -40,6 +40,41 @@ void cli_apply_threads(int64_t threads);
  * outside [1, 1024] or params is full. */
 int cli_beams_param(const char *cmd, int64_t beams, const char *model, cli_list *params, char *buf, size_t cap);
 
+/* The dataset and split options shared by genrec eval and genrec train. */
+typedef struct cli_split_args {
+    const char *data, *format, *protocol;
+    int64_t seed, threads, max_hist, kcore;
+    double min_rating;
+    int include_seen, no_dedup;
+} cli_split_args;
+
+/* protocol "loo", seed 42, max_hist -1 (the protocol's default), the rest 0/NULL. */
+cli_split_args cli_split_args_default(void);
+
+/* Their option-table entries, spliced into a command's cli_opt table. */
+#define CLI_SPLIT_OPTS(a)                                                                                         \
+    {"data", CLI_STR, "PATH", "dataset directory or file (required)", &(a).data},                                \
+    {"format", CLI_STR, "F", "dataset format (default: detect from PATH; see genrec info --help)", &(a).format}, \
+    {"protocol", CLI_STR, "P", "loo | ts | c20 (default loo)", &(a).protocol},                                   \
+    {"seed", CLI_INT, "S", "seed for model training and c20 negatives (default 42)", &(a).seed},                 \
+    {"threads", CLI_INT, "N", "compute threads (default: all cores, or GENREC_THREADS)", &(a).threads},          \
+    {"max-hist", CLI_INT, "N", "cut query histories to the last N items (default: 10 for ts, 0 = all otherwise)", \
+     &(a).max_hist},                                                                                              \
+    {"include-seen", CLI_FLAG, NULL, "rank history items too (default: exclude them)", &(a).include_seen},      \
+    {"min-rating", CLI_FLOAT, "R", "keep interactions with rating >= R (default 0 = all)", &(a).min_rating},      \
+    {"kcore", CLI_INT, "K", "iterated K-core filter on users and items (default 0 = off)", &(a).kcore},          \
+    {"no-dedup", CLI_FLAG, NULL, "keep repeated (user, item) interactions (default: keep the first only)",       \
+     &(a).no_dedup}
+
+/* Usage checks of a (--data given, a known protocol into *proto, numbers
+ * not negative). On a usage error prints "genrec CMD: ..." to stderr and
+ * returns GR_ERR. */
+int cli_split_args_check(const char *cmd, const cli_split_args *a, gr_protocol *proto);
+
+/* Load and split as a asks (cli_load_split below). */
+int cli_split_args_load(const char *cmd, const cli_split_args *a, gr_protocol proto, gr_dataset **d,
+                        gr_split **s);
+
 /* Load the dataset at data with lo and build its split with so, as genrec
  * eval does, logging one summary line (gr_log level 1). On failure prints
  * "genrec CMD: message" to stderr and returns GR_ERR (*d and *s NULL);

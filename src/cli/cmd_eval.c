@@ -63,31 +63,20 @@ static int known_model(const char *name)
 
 int cmd_eval(int argc, char **argv)
 {
-    const char *data = NULL, *format = NULL, *protocol = "loo", *models = "pop,bprmf,bm25,sasrec";
+    const char *models = "pop,bprmf,bm25,sasrec";
     const char *out = NULL, *export_dir = NULL;
-    int64_t seed = 42, threads = 0, max_hist = -1, kcore = 0, beams = -1;
-    double min_rating = 0;
-    int include_seen = 0, no_dedup = 0, quiet = 0;
+    int64_t beams = -1;
+    int quiet = 0;
+    cli_split_args sa = cli_split_args_default();
     cli_list params;
     memset(&params, 0, sizeof params);
     const cli_opt opts[] = {
-        {"data", CLI_STR, "PATH", "dataset directory or file (required)", &data},
-        {"format", CLI_STR, "F", "dataset format (default: detect from PATH; see genrec info --help)", &format},
-        {"protocol", CLI_STR, "P", "loo | ts | c20 (default loo)", &protocol},
+        CLI_SPLIT_OPTS(sa),
         {"models", CLI_STR, "LIST", "comma-separated models (default pop,bprmf,bm25,sasrec)", &models},
-        {"seed", CLI_INT, "S", "seed for c20 negatives and model training (default 42)", &seed},
         {"out", CLI_STR, "FILE.json", "write results as JSON (atomically; default: none)", &out},
         {"param", CLI_LIST, "KEY=VALUE", "model hyperparameter MODEL.key=value (repeatable)", &params},
         {"beams", CLI_INT, "N", "beams of the generative models gen and gen-sid (default 20; an explicit "
          "--param gen.beams=... wins)", &beams},
-        {"threads", CLI_INT, "N", "compute threads (default: all cores, or GENREC_THREADS)", &threads},
-        {"max-hist", CLI_INT, "N", "cut query histories to the last N items (default: 10 for ts, 0 = all otherwise)",
-         &max_hist},
-        {"include-seen", CLI_FLAG, NULL, "rank history items too (default: exclude them, see above)", &include_seen},
-        {"min-rating", CLI_FLOAT, "R", "keep interactions with rating >= R (default 0 = all)", &min_rating},
-        {"kcore", CLI_INT, "K", "iterated K-core filter on users and items (default 0 = off)", &kcore},
-        {"no-dedup", CLI_FLAG, NULL, "keep repeated (user, item) interactions (default: keep the first only)",
-         &no_dedup},
         {"export-split", CLI_STR, "DIR", "also write the split as text files into DIR (train/valid/test/meta.txt)",
          &export_dir},
         {"quiet", CLI_FLAG, NULL, "no progress output on stderr (the table is still printed)", &quiet},
@@ -98,20 +87,8 @@ int cmd_eval(int argc, char **argv)
     if (prc < 0) return 2;
 
     /* ---- usage checks (exit 2) before any work ---- */
-    if (!data || !*data) {
-        fprintf(stderr, "genrec eval: --data PATH is required (see genrec eval --help)\n");
-        return 2;
-    }
     gr_protocol proto;
-    if (gr_protocol_parse(protocol, &proto) != GR_OK) {
-        fprintf(stderr, "genrec eval: --protocol: %s\n", gr_error_message());
-        return 2;
-    }
-    if (seed < 0 || threads < 0 || max_hist < -1 || max_hist > INT32_MAX || kcore < 0 || kcore > INT32_MAX ||
-        min_rating < 0) {
-        fprintf(stderr, "genrec eval: --seed, --threads, --max-hist, --kcore and --min-rating must not be negative\n");
-        return 2;
-    }
+    if (cli_split_args_check("eval", &sa, &proto) != GR_OK) return 2;
     char *model_buf = gr_strdup(models);
     const char *names[EVAL_MAX_MODELS];
     int n_models = model_buf ? split_models(model_buf, names, EVAL_MAX_MODELS) : -1;
@@ -149,7 +126,7 @@ int cmd_eval(int argc, char **argv)
 
     /* ---- the run (errors exit 1) ---- */
     gr_verbosity = quiet ? 0 : 1;
-    cli_apply_threads(threads);
+    cli_apply_threads(sa.threads);
     int status = 0;
     gr_dataset *d = NULL;
     gr_split *s = NULL;
@@ -157,15 +134,7 @@ int cmd_eval(int argc, char **argv)
     int n_res = 0;
     if (!res) { fprintf(stderr, "genrec eval: %s\n", gr_error_message()); status = 1; goto done; }
 
-    gr_load_opts lo = gr_load_opts_default();
-    lo.format = format;
-    lo.min_rating = (float)min_rating;
-    lo.kcore = (int)kcore;
-    lo.dedup = !no_dedup;
-    gr_split_opts so = gr_split_opts_default(proto);
-    if (max_hist >= 0) so.max_hist = (int32_t)max_hist;
-    so.seed = (uint64_t)seed;
-    if (cli_load_split("eval", data, &lo, &so, &d, &s) != GR_OK) { status = 1; goto done; }
+    if (cli_split_args_load("eval", &sa, proto, &d, &s) != GR_OK) { status = 1; goto done; }
     if (export_dir) {
         if (gr_split_export(s, export_dir) != GR_OK) {
             fprintf(stderr, "genrec eval: --export-split: %s\n", gr_error_message());
@@ -176,12 +145,12 @@ int cmd_eval(int argc, char **argv)
     }
 
     gr_eval_opts eo = gr_eval_opts_default();
-    eo.exclude_seen = !include_seen;
+    eo.exclude_seen = !sa.include_seen;
     for (int i = 0; i < n_models; i++) {
         gr_model *m = mods[i];
         gr_eval_result *r = &res[n_res];
         gr_log(1, "[%s] training...\n", names[i]);
-        if (gr_eval_run_model(m, names[i], s, &eo, (uint64_t)seed, !quiet, r) != GR_OK) {
+        if (gr_eval_run_model(m, names[i], s, &eo, (uint64_t)sa.seed, !quiet, r) != GR_OK) {
             fprintf(stderr, "genrec eval: %s\n", gr_error_message());
             status = 1;
             goto next;
@@ -192,13 +161,13 @@ int cmd_eval(int argc, char **argv)
         mods[i] = NULL;
     }
 
-    printf("%s, protocol %s, %lld test queries, seed %lld%s\n", d->name ? d->name : data, gr_protocol_name(proto),
-           (long long)s->n_test, (long long)seed, include_seen ? ", seen items ranked" : "");
+    printf("%s, protocol %s, %lld test queries, seed %lld%s\n", d->name ? d->name : sa.data, gr_protocol_name(proto),
+           (long long)s->n_test, (long long)sa.seed, sa.include_seen ? ", seen items ranked" : "");
     gr_eval_print_table(stdout, res, n_res);
     fflush(stdout);
     if (out) {
-        if (gr_eval_write_json_run(out, d->name ? d->name : data, gr_protocol_name(proto), res, n_res, s->n_test,
-                                   (uint64_t)seed) != GR_OK) {
+        if (gr_eval_write_json_run(out, d->name ? d->name : sa.data, gr_protocol_name(proto), res, n_res, s->n_test,
+                                   (uint64_t)sa.seed) != GR_OK) {
             fprintf(stderr, "genrec eval: --out: %s\n", gr_error_message());
             status = 1;
         } else {

@@ -33,31 +33,19 @@ static const char train_summary[] =
 
 int cmd_train(int argc, char **argv)
 {
-    const char *data = NULL, *format = NULL, *protocol = "loo", *model = NULL, *out = NULL;
-    int64_t seed = 42, threads = 0, max_hist = -1, kcore = 0, beams = -1;
-    double min_rating = 0;
-    int include_seen = 0, no_dedup = 0, quiet = 0;
+    const char *model = NULL, *out = NULL;
+    int64_t beams = -1;
+    int quiet = 0;
+    cli_split_args sa = cli_split_args_default();
     cli_list params;
     memset(&params, 0, sizeof params);
     const cli_opt opts[] = {
-        {"data", CLI_STR, "PATH", "dataset directory or file (required)", &data},
-        {"format", CLI_STR, "F", "dataset format (default: detect from PATH; see genrec info --help)", &format},
-        {"protocol", CLI_STR, "P", "loo | ts | c20 (default loo)", &protocol},
+        CLI_SPLIT_OPTS(sa),
         {"model", CLI_STR, "NAME", "gen | gen-sid (required)", &model},
         {"param", CLI_LIST, "KEY=VALUE", "hyperparameter NAME.key=value (repeatable)", &params},
         {"beams", CLI_INT, "N", "beam width for validation, test and the saved model (default 20; "
          "--param NAME.beams wins)", &beams},
-        {"seed", CLI_INT, "S", "seed for training (and c20 negatives) (default 42)", &seed},
-        {"threads", CLI_INT, "N", "compute threads (default: all cores, or GENREC_THREADS)", &threads},
         {"out", CLI_STR, "FILE.gguf", "where to save the model (required; written atomically)", &out},
-        {"max-hist", CLI_INT, "N", "cut query histories to the last N items (default: 10 for ts, 0 = all otherwise)",
-         &max_hist},
-        {"include-seen", CLI_FLAG, NULL, "rank history items too when measuring (default: exclude them)",
-         &include_seen},
-        {"min-rating", CLI_FLOAT, "R", "keep interactions with rating >= R (default 0 = all)", &min_rating},
-        {"kcore", CLI_INT, "K", "iterated K-core filter on users and items (default 0 = off)", &kcore},
-        {"no-dedup", CLI_FLAG, NULL, "keep repeated (user, item) interactions (default: keep the first only)",
-         &no_dedup},
         {"quiet", CLI_FLAG, NULL, "no progress output on stderr (the metrics are still printed)", &quiet},
         {NULL, 0, NULL, NULL, NULL},
     };
@@ -66,23 +54,14 @@ int cmd_train(int argc, char **argv)
     if (prc < 0) return 2;
 
     /* ---- usage checks (exit 2) ---- */
-    if (!data || !*data || !model || !out || !*out) {
-        fprintf(stderr, "genrec train: --data PATH, --model NAME and --out FILE.gguf are required "
-                        "(see genrec train --help)\n");
+    gr_protocol proto;
+    if (cli_split_args_check("train", &sa, &proto) != GR_OK) return 2;
+    if (!model || !out || !*out) {
+        fprintf(stderr, "genrec train: --model NAME and --out FILE.gguf are required (see genrec train --help)\n");
         return 2;
     }
     if (strcmp(model, "gen") && strcmp(model, "gen-sid")) {
         fprintf(stderr, "genrec train: --model: model '%s' cannot be trained and saved (gen or gen-sid)\n", model);
-        return 2;
-    }
-    gr_protocol proto;
-    if (gr_protocol_parse(protocol, &proto) != GR_OK) {
-        fprintf(stderr, "genrec train: --protocol: %s\n", gr_error_message());
-        return 2;
-    }
-    if (seed < 0 || threads < 0 || max_hist < -1 || max_hist > INT32_MAX || kcore < 0 || kcore > INT32_MAX ||
-        min_rating < 0) {
-        fprintf(stderr, "genrec train: --seed, --threads, --max-hist, --kcore and --min-rating must not be negative\n");
         return 2;
     }
     char beam_kv[48];
@@ -96,7 +75,7 @@ int cmd_train(int argc, char **argv)
 
     /* ---- the run (errors exit 1) ---- */
     gr_verbosity = quiet ? 0 : 1;
-    cli_apply_threads(threads);
+    cli_apply_threads(sa.threads);
     int status = 1;
     gr_dataset *d = NULL;
     gr_split *s = NULL;
@@ -105,28 +84,20 @@ int cmd_train(int argc, char **argv)
         fprintf(stderr, "genrec train: --out: directory '%s' does not exist\n", dir ? dir : out);
         goto done;
     }
-    gr_load_opts lo = gr_load_opts_default();
-    lo.format = format;
-    lo.min_rating = (float)min_rating;
-    lo.kcore = (int)kcore;
-    lo.dedup = !no_dedup;
-    gr_split_opts so = gr_split_opts_default(proto);
-    if (max_hist >= 0) so.max_hist = (int32_t)max_hist;
-    so.seed = (uint64_t)seed;
-    if (cli_load_split("train", data, &lo, &so, &d, &s) != GR_OK) goto done;
+    if (cli_split_args_load("train", &sa, proto, &d, &s) != GR_OK) goto done;
 
     gr_eval_opts eo = gr_eval_opts_default();
-    eo.exclude_seen = !include_seen;
+    eo.exclude_seen = !sa.include_seen;
     gr_eval_result r;
     memset(&r, 0, sizeof r);
     gr_log(1, "[%s] training...\n", model);
-    if (gr_eval_run_model(m, model, s, &eo, (uint64_t)seed, !quiet, &r) != GR_OK) {
+    if (gr_eval_run_model(m, model, s, &eo, (uint64_t)sa.seed, !quiet, &r) != GR_OK) {
         fprintf(stderr, "genrec train: %s\n", gr_error_message());
         goto done;
     }
     printf("%s on %s, protocol %s, seed %lld: valid NDCG@10 %.4f; test NDCG@10 %.4f HR@10 %.4f "
            "(%lld test queries; train %.1fs)\n",
-           model, d->name ? d->name : data, gr_protocol_name(proto), (long long)seed, r.valid_ndcg10,
+           model, d->name ? d->name : sa.data, gr_protocol_name(proto), (long long)sa.seed, r.valid_ndcg10,
            r.test.ndcg[2], r.test.hr[2], (long long)r.test.n, r.train_seconds);
     fflush(stdout);
     if (gr_model_save(m, s, out) != GR_OK) {
