@@ -1,6 +1,7 @@
 /* Decoding benchmark (decode.h) on a real model (stories260K by default).
  *
  *   ./build/bench_decode [--model FILE] [--threads N] [--reps R] [--prompt P] [--steps S]
+ *   ./build/bench_decode --bf16 D,L,V [--threads N] [--reps R]   (see bench_bf16)
  *
  * Workloads, each timed best-of-R in this one process:
  *   single     one stream, greedy from BOS for 256 positions, KV cache;
@@ -43,11 +44,12 @@ static void die(const char *what)
 }
 
 /* greedy tokens from BOS (1) for n positions: toks[0..n] */
-static double run_single(gr_lm *lm, int n, int32_t *toks)
+static double run_single_w(gr_lm *lm, int n, int32_t *toks, int bf16)
 {
     gr_kv_cache *c = gr_lm_kv_cache_init(lm, 1, n);
     float *lg = malloc(sizeof(float) * V);
     if (!c || !lg) die("single");
+    if (bf16 && gr_kv_cache_set_bf16_weights(c, gr_lm_tfm(lm)) != GR_OK) die("bf16 weights");
     int32_t slot = 0, off[2] = {0, 1};
     toks[0] = 1;
     double c0 = gr_cpu_time(), t0 = gr_time_now();
@@ -60,6 +62,50 @@ static double run_single(gr_lm *lm, int n, int32_t *toks)
     gr_kv_cache_free(c);
     free(lg);
     return t;
+}
+
+static double run_single(gr_lm *lm, int n, int32_t *toks) { return run_single_w(lm, n, toks, 0); }
+
+/* --bf16 D,L,V: single-stream decoding of a random Llama (d D, L layers,
+ * vocabulary V, heads of 64, SwiGLU width 8/3 D) with fp32 weights against
+ * the same model with a bf16 copy of them (gr_kv_cache_set_bf16_weights),
+ * alternated, best of reps; weight bytes per token and the rate they are
+ * read at. */
+static int bench_bf16(const char *spec, int reps)
+{
+    int D = 0, L = 0, VV = 0;
+    if (sscanf(spec, "%d,%d,%d", &D, &L, &VV) != 3 || D < 64 || D % 64 || L < 1 || VV < 2) {
+        fprintf(stderr, "bench_decode: --bf16 wants D,L,V (D a multiple of 64)\n");
+        return 2;
+    }
+    int ff = (8 * D / 3 + 63) / 64 * 64, n = 128;
+    gr_tfm_config cfg;
+    gr_lm_config_preset(&cfg, GR_ARCH_LLAMA, L, D, D / 64, 0, ff, n + 1, VV);
+    gr_lm *lm = gr_lm_init(GR_ARCH_LLAMA, &cfg, 1);
+    if (!lm) die("random model");
+    V = VV;
+    double wbytes = 4.0 * ((double)L * (4.0 * D * D + 3.0 * D * ff) + (double)VV * D); /* projections + head */
+    printf("random Llama d %d, %d layers, ff %d, vocab %d: %.1f M weights read per token; threads %d; best of %d\n",
+           D, L, ff, VV, wbytes / 4e6, gr_threads_get(), reps);
+    int32_t *t32 = malloc(sizeof(int32_t) * (size_t)(n + 1)), *t16 = malloc(sizeof(int32_t) * (size_t)(n + 1));
+    double best[2] = {1e30, 1e30}, cbest[2] = {1e30, 1e30};
+    for (int r = 0; r < reps; r++)
+        for (int b = 0; b < 2; b++) {
+            double t = run_single_w(lm, n, b ? t16 : t32, b);
+            best[b] = t < best[b] ? t : best[b];
+            cbest[b] = g_cpu < cbest[b] ? g_cpu : cbest[b];
+        }
+    int agree = 0;
+    while (agree < n + 1 && t32[agree] == t16[agree]) agree++;
+    for (int b = 0; b < 2; b++)
+        printf("single stream, %d positions, %s weights: %.1f [%.1f] tok/s, weights read at %.1f GB/s\n", n,
+               b ? "bf16" : "fp32", n / best[b], n / cbest[b], n / best[b] * wbytes / (b ? 2 : 1) / 1e9);
+    printf("  bf16 / fp32: %.2fx [%.2fx]; greedy tokens identical for the first %d of %d positions\n",
+           best[0] / best[1], cbest[0] / cbest[1], agree - 1, n);
+    free(t32);
+    free(t16);
+    gr_lm_free(lm);
+    return 0;
 }
 
 static double run_single_full(gr_lm *lm, int n, int32_t *toks)
@@ -158,7 +204,7 @@ static double run_batch(gr_lm *lm, mode md, const int32_t *prompt, int P, int B,
 
 int main(int argc, char **argv)
 {
-    const char *model = NULL;
+    const char *model = NULL, *bf16 = NULL;
     int threads = 0, reps = 3, P = 32, S = 32;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--model")) model = argv[i + 1];
@@ -166,9 +212,12 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--reps")) reps = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--prompt")) P = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--steps")) S = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--bf16")) bf16 = argv[i + 1];
         else { fprintf(stderr, "bench_decode: unknown option %s\n", argv[i]); return 2; }
     }
     if (reps < 1 || P < 2 || S < 1) return 2;
+    if (threads > 0) gr_threads_set(threads);
+    if (bf16) return bench_bf16(bf16, reps);
     char def[4096];
     if (!model) {
         const char *sh = getenv("GENREC_SHARED");

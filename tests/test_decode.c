@@ -8,9 +8,12 @@
 #include "gr_test.h"
 #include "genrec/decode.h"
 #include "genrec/lm.h"
+#include "genrec/gemm.h"
 #include "genrec/lora.h"
 
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* ---- a logical sequence: its input rows, replayed through gr_tfm_forward ---- */
 
@@ -571,6 +574,96 @@ static void test_determinism(void)
     CHECK(memcmp(a, c, sizeof a) != 0);
 }
 
+/* Largest |a - b| / (largest |b| + tiny) over n values. */
+static double rel_diff(const float *a, const float *b, size_t n)
+{
+    double md = 0.0, mb = 1e-30;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]);
+        if (!(d <= md)) md = isnan(d) ? INFINITY : d;
+        if (fabs(b[i]) > mb) mb = fabs(b[i]);
+    }
+    return md / mb;
+}
+
+/* Prefill 9 tokens into slot 0, then (a) 3 single-token steps of that slot
+ * (the dot-product paths), (b) one step of 6 sequences sharing its prefix
+ * (the GEMM paths); logits of every call concatenated into out. */
+static void bf16_run(gr_lm *lm, gr_kv_cache *c, float *out, int V)
+{
+    int32_t prompt[9] = {1, 5, 9, 2, 7, 7, 3, 11, 4}, off[7] = {0, 9}, slot[6] = {0};
+    REQUIRE(gr_lm_decode_step(lm, c, prompt, slot, off, 1, 9, out) == GR_OK);
+    out += V;
+    for (int k = 0; k < 3; k++, out += V) {
+        int32_t t = 6 + k, o1[2] = {0, 1};
+        REQUIRE(gr_lm_decode_step(lm, c, &t, slot, o1, 1, 1, out) == GR_OK);
+    }
+    int32_t toks[6], slots[6];
+    for (int b = 0; b < 6; b++) {
+        REQUIRE(gr_kv_cache_share_prefix(c, 1 + b, 0, 12) == GR_OK);
+        toks[b] = 10 + b;
+        slots[b] = 1 + b;
+        off[b + 1] = b + 1;
+    }
+    REQUIRE(gr_lm_decode_step(lm, c, toks, slots, off, 6, 6, out) == GR_OK);
+}
+
+/* bf16 decoding weights: with weights that are already bf16 values the bf16
+ * copy gives the fp32 logits up to summation order; with ordinary weights it
+ * differs by bf16 rounding only (and does differ: the copy is read);
+ * dropping the copy restores the fp32 results exactly. */
+static void test_bf16_weights(void)
+{
+    const int V = 40, NOUT = 10;
+    gr_tfm_config cfg;
+    gr_lm_config_preset(&cfg, GR_ARCH_LLAMA, 2, 64, 4, 2, 96, 32, V);
+    gr_lm *lm = gr_lm_init(GR_ARCH_LLAMA, &cfg, 7);
+    REQUIRE(lm);
+    gr_tfm *m = gr_lm_tfm(lm);
+    float *ref = malloc(sizeof(float) * NOUT * V), *got = malloc(sizeof(float) * NOUT * V);
+    REQUIRE(ref && got);
+    gr_kv_cache *c = gr_lm_kv_cache_init(lm, 8, 32);
+    REQUIRE(c);
+    CHECK(gr_kv_cache_bf16_head(c, m) == NULL);
+    /* ordinary weights: fp32 reference, then bf16 */
+    bf16_run(lm, c, ref, V);
+    gr_kv_cache_clear(c);
+    REQUIRE(gr_kv_cache_set_bf16_weights(c, m) == GR_OK);
+    CHECK(gr_kv_cache_bf16_head(c, m) != NULL);
+    bf16_run(lm, c, got, V);
+    double d = rel_diff(got, ref, (size_t)NOUT * V);
+    printf("  ordinary weights: bf16 vs fp32 logits rel diff %.2e\n", d);
+    CHECK(d > 1e-6 && d < 3e-2); /* the copy is used, and it is close */
+    gr_kv_cache_drop_weights(c);
+    CHECK(gr_kv_cache_bf16_head(c, m) == NULL);
+    gr_kv_cache_clear(c);
+    bf16_run(lm, c, got, V);
+    CHECK(memcmp(got, ref, sizeof(float) * NOUT * V) == 0);
+    /* weights rounded to bf16 values: the copy holds exactly them */
+    float *p = gr_tfm_params(m);
+    for (int64_t i = 0; i < gr_tfm_n_params(m); i++) p[i] = gr_bf16_to_f32(gr_f32_to_bf16(p[i]));
+    gr_kv_cache_clear(c);
+    bf16_run(lm, c, ref, V);
+    gr_kv_cache_clear(c);
+    REQUIRE(gr_kv_cache_set_bf16_weights(c, m) == GR_OK);
+    bf16_run(lm, c, got, V);
+    double d0 = rel_diff(got, ref, V), da = rel_diff(got, ref, (size_t)NOUT * V);
+    printf("  bf16-valued weights: prefill logits rel diff %.2e, all %.2e\n", d0, da);
+    CHECK(d0 < 1e-6);
+    CHECK(da < 1e-5);
+    /* a cache of another configuration is refused */
+    gr_tfm_config c2 = cfg;
+    c2.n_layer = 1;
+    gr_kv_cache *other = gr_kv_cache_init(&c2, 2, 8);
+    REQUIRE(other);
+    CHECK(gr_kv_cache_set_bf16_weights(other, m) == GR_ERR);
+    gr_kv_cache_free(other);
+    gr_kv_cache_free(c);
+    gr_lm_free(lm);
+    free(ref);
+    free(got);
+}
+
 int main(void)
 {
     GR_RUN(test_cache_gpt2);
@@ -583,5 +676,6 @@ int main(void)
     GR_RUN(test_nucleus);
     GR_RUN(test_temperature_frequencies);
     GR_RUN(test_determinism);
+    GR_RUN(test_bf16_weights);
     return gr_test_finish();
 }

@@ -8,6 +8,7 @@
 #include "genrec/gemm.h"
 #include "genrec/rng.h"
 #include "engine/gemm_kernels.h" /* internal: triangular GEMM */
+#include "engine/vmath.h"       /* internal: gr_vdot_bf16 */
 
 #include <math.h>
 #include <stdlib.h>
@@ -444,6 +445,38 @@ static void test_packed_b(void)
         }
 }
 
+/* gr_vdot_bf16 (decoding with bf16 weights) against a double reference on
+ * the widened values, AVX2 and forced generic, lengths around the 8/16
+ * blocks. */
+static void test_vdot_bf16(void)
+{
+    gr_rng r;
+    gr_rng_seed(&r, 5);
+    const int ns[] = {1, 7, 8, 15, 16, 17, 33, 100, 768};
+    for (int g = 0; g < 2; g++) {
+        gr_gemm_force_generic(g);
+        for (int t = 0; t < 9; t++) {
+            int n = ns[t];
+            float *x = malloc(sizeof(float) * n), *wf = malloc(sizeof(float) * n);
+            uint16_t *w = malloc(sizeof(uint16_t) * n);
+            REQUIRE(x && wf && w);
+            fill(x, (size_t)n, &r);
+            fill(wf, (size_t)n, &r);
+            gr_f32_to_bf16_n(wf, w, (size_t)n);
+            double ref = 0.0, mag = 0.0;
+            for (int i = 0; i < n; i++) {
+                ref += (double)x[i] * gr_bf16_to_f32(w[i]);
+                mag += fabs((double)x[i] * gr_bf16_to_f32(w[i]));
+            }
+            double got = gr_vdot_bf16(x, w, n);
+            if (!(fabs(got - ref) <= 1e-6 * (mag + 1e-30)))
+                gr_test_fail(__FILE__, __LINE__, "vdot_bf16 n=%d generic=%d: %g vs %g", n, g, got, ref);
+            free(x); free(wf); free(w);
+        }
+    }
+    gr_gemm_force_generic(0);
+}
+
 int main(void)
 {
     GR_RUN(test_shapes_all_backends);
@@ -456,5 +489,6 @@ int main(void)
     GR_RUN(test_bf16_gemm);
     GR_RUN(test_forced_generic);
     GR_RUN(test_packed_b);
+    GR_RUN(test_vdot_bf16);
     return gr_test_finish();
 }

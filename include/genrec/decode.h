@@ -111,6 +111,25 @@ int gr_kv_cache_copy(gr_kv_cache *c, int dst, int src);
  * OOM. */
 int gr_kv_cache_reorder(gr_kv_cache *c, const int32_t *dst, const int32_t *src, int n);
 
+/* Decode with bf16 weights: c keeps a bf16 copy (rounded to nearest even)
+ * of m's projection weights and output head, made now, and every cached
+ * forward of m through c (gr_tfm_forward_cached, and the logits of
+ * gr_lm_decode_step) reads the copy instead of the fp32 weights: half the
+ * memory traffic where decoding is bound by it (one or a few streams of a
+ * model larger than the caches read all weights once per token; see
+ * docs/BENCHMARKS.md). Results differ from fp32 by the rounding of the
+ * weights. The copy is a snapshot: after m's weights change (training, a
+ * LoRA merge, a load) call it again or gr_kv_cache_drop_weights, else the
+ * old weights are used. LoRA adapters still apply on top, in fp32. Owned by
+ * c (freed with it). GR_ERR + error on a cache made for another
+ * configuration or OOM (c unchanged). */
+int gr_kv_cache_set_bf16_weights(gr_kv_cache *c, const gr_tfm *m);
+/* Drop the bf16 copy: back to m's fp32 weights. NULL is fine. */
+void gr_kv_cache_drop_weights(gr_kv_cache *c);
+/* The bf16 copy of m's output head (vocab, C) held by c, or NULL (no copy,
+ * a copy of another model, or a model without a head). */
+const uint16_t *gr_kv_cache_bf16_head(const gr_kv_cache *c, const gr_tfm *m);
+
 /* ---- cached forward ------------------------------------------------------------- */
 
 /* Append a packed batch to the cache and run the transformer on it. x (N, C)

@@ -29,7 +29,7 @@ int cmd_generate(int argc, char **argv)
     const char *model = NULL, *tok_path = NULL, *prompt = NULL;
     double temperature = 1.0, top_p = 0.9;
     int64_t seed = -1, steps = 256, threads = 0;
-    int seed_given;
+    int seed_given, bf16 = 0;
     const cli_opt opts[] = {
         {"model", CLI_STR, "FILE", "model: GGUF, llama2.c .bin, or a safetensors file/folder (required)", &model},
         {"tokenizer", CLI_STR, "FILE", "tokenizer (default: the one in or next to the model)", &tok_path},
@@ -39,6 +39,8 @@ int cmd_generate(int argc, char **argv)
         {"seed", CLI_INT, "S", "random seed (default: from the clock)", &seed},
         {"steps", CLI_INT, "N", "positions to run, prompt included; 0 = the model's context (default 256)", &steps},
         {"threads", CLI_INT, "N", "compute threads (default: all cores)", &threads},
+        {"bf16", CLI_FLAG, NULL, "decode with a bf16 copy of the weights (half the memory traffic; "
+         "default: fp32)", &bf16},
         {NULL, CLI_FLAG, NULL, NULL, NULL},
     };
     /* detect --seed by a sentinel that cannot be typed as a default */
@@ -97,6 +99,7 @@ int cmd_generate(int argc, char **argv)
     cache = gr_lm_kv_cache_init(lm, 1, (int)steps);
     logits = gr_alloc((size_t)V, sizeof(float));
     uint64_t s = seed_given ? (uint64_t)seed : (uint64_t)time(NULL);
+    if (cache && bf16 && gr_kv_cache_set_bf16_weights(cache, gr_lm_tfm(lm)) != GR_OK) goto fail;
     if (!cache || !logits ||
         gr_sampler_init(&smp, V, (float)temperature, top_p > 0.0 && top_p < 1.0 ? (float)top_p : 1.0f, s) != GR_OK)
         goto fail;

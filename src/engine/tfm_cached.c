@@ -39,6 +39,7 @@
 #include <string.h>
 
 #define KV_BQ 128 /* query rows per attention block (bounds the per-thread scratch) */
+#define GR_KV_MAX_LAYERS 256 /* layers a bf16 weight copy can hold */
 
 struct gr_kv_cache {
     int n_layer, n_slots, max_T, KVH, HS, kvd;
@@ -61,6 +62,11 @@ struct gr_kv_cache {
     float **pk;
     size_t *pk_cap;
     int32_t *pk_base;
+    /* bf16 copy of a model's decoding weights (gr_kv_cache_set_bf16_weights):
+     * per layer qkv, o, up, down, then the head (w16_off[4 * n_layer]) */
+    const gr_tfm *w16_model;
+    uint16_t *w16;
+    size_t w16_off[4 * GR_KV_MAX_LAYERS + 1];
     int32_t n_grp, cap_grp;
     float *scr;
     size_t cap_scr;
@@ -123,6 +129,7 @@ void gr_kv_cache_free(gr_kv_cache *c)
     if (c->pk)
         for (int s = 0; s < c->n_slots; s++) gr_free(c->pk[s]);
     gr_free(c->pk); gr_free(c->pk_cap); gr_free(c->pk_base);
+    gr_free(c->w16);
     gr_free(c);
 }
 
@@ -278,6 +285,56 @@ int gr_kv_cache_reorder(gr_kv_cache *c, const int32_t *dst, const int32_t *src, 
     return GR_OK;
 }
 
+/* ---- bf16 decoding weights ------------------------------------------------------------ */
+
+int gr_kv_cache_set_bf16_weights(gr_kv_cache *c, const gr_tfm *m)
+{
+    if (!c || !m) return gr_errorf("bf16 weights: cache or model is NULL");
+    const int L = m->cfg.n_layer, C = m->C;
+    if (L != c->n_layer || m->KVH != c->KVH || m->HS != c->HS)
+        return gr_errorf("bf16 weights: the cache was made for another configuration");
+    if (L > GR_KV_MAX_LAYERS) return gr_errorf("bf16 weights: %d layers (at most %d)", L, GR_KV_MAX_LAYERS);
+    size_t off[4 * GR_KV_MAX_LAYERS + 1], n = 0;
+    for (int l = 0; l < L; l++) {
+        off[4 * l + 0] = n; n += (size_t)m->QKV * C;
+        off[4 * l + 1] = n; n += (size_t)C * C;
+        off[4 * l + 2] = n; n += (size_t)m->FW * C;
+        off[4 * l + 3] = n; n += (size_t)C * m->F;
+    }
+    off[4 * L] = n;
+    const float *head = m->head;
+    if (head && m->cfg.vocab > 0) n += (size_t)m->cfg.vocab * C;
+    uint16_t *w = gr_alloc(n + 1, sizeof(uint16_t));
+    if (!w) return gr_error_prefix("bf16 weights (%zu values): ", n);
+    for (int l = 0; l < L; l++) {
+        const tfm_layer *p = &m->lp[l];
+        gr_f32_to_bf16_n(p->wqkv, w + off[4 * l + 0], (size_t)m->QKV * C);
+        gr_f32_to_bf16_n(p->wo, w + off[4 * l + 1], (size_t)C * C);
+        gr_f32_to_bf16_n(p->wup, w + off[4 * l + 2], (size_t)m->FW * C);
+        gr_f32_to_bf16_n(p->wdown, w + off[4 * l + 3], (size_t)C * m->F);
+    }
+    if (head && m->cfg.vocab > 0) gr_f32_to_bf16_n(head, w + off[4 * L], (size_t)m->cfg.vocab * C);
+    gr_free(c->w16);
+    c->w16 = w;
+    memcpy(c->w16_off, off, sizeof(size_t) * (size_t)(4 * L + 1));
+    c->w16_model = m;
+    return GR_OK;
+}
+
+void gr_kv_cache_drop_weights(gr_kv_cache *c)
+{
+    if (!c) return;
+    gr_free(c->w16);
+    c->w16 = NULL;
+    c->w16_model = NULL;
+}
+
+const uint16_t *gr_kv_cache_bf16_head(const gr_kv_cache *c, const gr_tfm *m)
+{
+    if (!c || !m || c->w16_model != m || !m->head || m->cfg.vocab <= 0) return NULL;
+    return c->w16 + c->w16_off[4 * m->cfg.n_layer];
+}
+
 /* ---- the cached forward --------------------------------------------------------------- */
 
 static int ensure_ws(gr_kv_cache *c, const gr_tfm *m, int64_t N, size_t scr_n)
@@ -316,20 +373,38 @@ static int ensure_ws(gr_kv_cache *c, const gr_tfm *m, int64_t N, size_t scr_n)
  * (llama2.c's matmul), in parallel over output channels for large layers. */
 #define SMALL_N 4 /* measured on stories260K: 1.8x faster single-stream steps */
 
-static void linear_rows(float *out, const float *inp, const float *w, const float *b, int N, int C,
-                        int OC)
+static void add_bias_rows(float *out, const float *b, int N, int OC)
+{
+#pragma omp for schedule(static)
+    for (int i = 0; i < N; i++)
+        for (int o = 0; o < OC; o++) out[(size_t)i * OC + o] += b[o];
+}
+
+static void linear_rows(float *out, const float *inp, const float *w, const uint16_t *w16, const float *b, int N,
+                        int C, int OC)
 {
 #pragma omp for schedule(static)
     for (int o = 0; o < OC; o++) {
         const float *wr = w + (size_t)o * C;
-        for (int i = 0; i < N; i++) out[(size_t)i * OC + o] = (b ? b[o] : 0.0f) + gr_vdot(inp + (size_t)i * C, wr, C);
+        for (int i = 0; i < N; i++)
+            out[(size_t)i * OC + o] = (b ? b[o] : 0.0f) + (w16 ? gr_vdot_bf16(inp + (size_t)i * C, w16 + (size_t)o * C, C)
+                                                             : gr_vdot(inp + (size_t)i * C, wr, C));
     }
 }
 
-static void linear_fwd(float *out, const float *inp, const float *w, const float *b, int N, int C, int OC)
+/* out (N, OC) = inp (N, C) W^T + b with the fp32 weights, or their bf16
+ * copy w16 when the cache holds one (gr_kv_cache_set_bf16_weights). */
+static void linear_fwd(float *out, const float *inp, const float *w, const uint16_t *w16, const float *b, int N,
+                       int C, int OC)
 {
-    if (N > SMALL_N) gr_linear_forward(out, inp, w, b, N, C, OC);
-    else GR_PAR_RUN(gr_ops_threads((double)N * C * OC), linear_rows(out, inp, w, b, N, C, OC));
+    if (N <= SMALL_N) {
+        GR_PAR_RUN(gr_ops_threads((double)N * C * OC), linear_rows(out, inp, w, w16, b, N, C, OC));
+    } else if (!w16) {
+        gr_linear_forward(out, inp, w, b, N, C, OC);
+    } else {
+        gr_gemm_bf16(0, 1, N, OC, C, 1.0f, inp, C, w16, C, 0.0f, out, OC);
+        if (b) GR_PAR_RUN(gr_ops_threads((double)N * OC), add_bias_rows(out, b, N, OC));
+    }
 }
 
 static void norm_fwd(const gr_tfm *m, float *out, const float *inp, const float *w, const float *b, int N)
@@ -568,10 +643,12 @@ static void cached_body(gr_tfm *m, gr_kv_cache *c, const float *x, const int32_t
     if (cfg->pos == GR_POS_LEARNED) gr_pos_embd_forward(c->res, x, m->pos_embd, c->pos, N, C);
     else gr_par_copy(c->res, x, NC);
     const int nt_att = gr_ops_threads(att_work);
+    const uint16_t *w16 = c->w16_model == m ? c->w16 : NULL;
+#define W16(k) (w16 ? w16 + c->w16_off[4 * l + (k)] : NULL)
     for (int l = 0; l < cfg->n_layer; l++) {
         const tfm_layer *p = &m->lp[l];
         norm_fwd(m, c->ln, c->res, p->attn_norm_w, p->attn_norm_b, N);
-        linear_fwd(c->qkv, c->ln, p->wqkv, p->bqkv, N, C, QKV);
+        linear_fwd(c->qkv, c->ln, p->wqkv, W16(0), p->bqkv, N, C, QKV);
         if (m->lora) tfm_lora_forward(m, l, TFM_SITE_QKV, c->ln, c->qkv, N, 0);
         if (cfg->pos == GR_POS_ROPE) {
             gr_rope_forward(c->qkv, QKV, c->pos, m->rope_cs, N, NH, HS);
@@ -579,19 +656,20 @@ static void cached_body(gr_tfm *m, gr_kv_cache *c, const float *x, const int32_t
         }
         GR_PAR_RUN(1, kv_append(c, m, l, slots, seq_off, n_seq));
         GR_PAR_RUN(nt_att, cached_attention(c, m, l, slots, seq_off, bq, maxL));
-        linear_fwd(c->branch, c->atty, p->wo, p->bo, N, C, C);
+        linear_fwd(c->branch, c->atty, p->wo, W16(1), p->bo, N, C, C);
         if (m->lora) tfm_lora_forward(m, l, TFM_SITE_O, c->atty, c->branch, N, 0);
         gr_residual_forward(c->res, c->res, c->branch, NC);
         norm_fwd(m, c->ln, c->res, p->ffn_norm_w, p->ffn_norm_b, N);
-        linear_fwd(c->fch, c->ln, p->wup, p->bup, N, C, m->FW);
+        linear_fwd(c->fch, c->ln, p->wup, W16(2), p->bup, N, C, m->FW);
         if (m->lora) tfm_lora_forward(m, l, TFM_SITE_UP, c->ln, c->fch, N, 0);
         if (cfg->act == GR_ACT_SWIGLU) gr_swiglu_forward(c->fact, c->fch, N, m->F);
         else if (cfg->act == GR_ACT_RELU) gr_relu_forward(c->fact, c->fch, (int64_t)N * m->F);
         else gr_gelu_forward(c->fact, c->fch, (int64_t)N * m->F);
-        linear_fwd(c->branch, c->fact, p->wdown, p->bdown, N, m->F, C);
+        linear_fwd(c->branch, c->fact, p->wdown, W16(3), p->bdown, N, m->F, C);
         if (m->lora) tfm_lora_forward(m, l, TFM_SITE_DOWN, c->fact, c->branch, N, 0);
         gr_residual_forward(c->res, c->res, c->branch, NC);
     }
+#undef W16
     if (cfg->final_norm) norm_fwd(m, out, c->res, m->out_norm_w, m->out_norm_b, N);
     else gr_par_copy(out, c->res, NC);
 }

@@ -5,6 +5,8 @@
 
 #include <immintrin.h>
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 
 __attribute__((target("avx2,fma")))
 static inline __m256 exp256(__m256 x)
@@ -107,4 +109,66 @@ void gr_vtanh(float *y, const float *x, int n)
         return;
     }
     for (int j = 0; j < n; j++) y[j] = tanhf(x[j]);
+}
+
+/* 16 products per iteration in two accumulators, then 8 lanes and the tail
+ * combined in a fixed order (the generic loop below sums in the same
+ * order, so both paths agree up to FMA rounding). */
+__attribute__((target("avx2,fma")))
+static float dot_bf16_avx2(const float *x, const uint16_t *w, int n)
+{
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256i w0 = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(w + i)));
+        __m256i w1 = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(w + i + 8)));
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_castsi256_ps(_mm256_slli_epi32(w0, 16)), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_castsi256_ps(_mm256_slli_epi32(w1, 16)), a1);
+    }
+    for (; i + 8 <= n; i += 8) {
+        __m256i w0 = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(w + i)));
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_castsi256_ps(_mm256_slli_epi32(w0, 16)), a0);
+    }
+    float a[8];
+    _mm256_storeu_ps(a, _mm256_add_ps(a0, a1));
+    float s = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+    for (; i < n; i++) {
+        uint32_t u = (uint32_t)w[i] << 16;
+        float f;
+        memcpy(&f, &u, sizeof f);
+        s += x[i] * f;
+    }
+    return s;
+}
+
+float gr_vdot_bf16(const float *x, const uint16_t *w, int n)
+{
+    if (gr_gemm_avx2_supported()) return dot_bf16_avx2(x, w, n);
+    float a[8] = {0}, b[8] = {0};
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int j = 0; j < 8; j++) {
+            uint32_t u0 = (uint32_t)w[i + j] << 16, u1 = (uint32_t)w[i + 8 + j] << 16;
+            float f0, f1;
+            memcpy(&f0, &u0, sizeof f0);
+            memcpy(&f1, &u1, sizeof f1);
+            a[j] += x[i + j] * f0;
+            b[j] += x[i + 8 + j] * f1;
+        }
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) {
+            uint32_t u = (uint32_t)w[i + j] << 16;
+            float f;
+            memcpy(&f, &u, sizeof f);
+            a[j] += x[i + j] * f;
+        }
+    for (int j = 0; j < 8; j++) a[j] += b[j];
+    float s = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+    for (; i < n; i++) {
+        uint32_t u = (uint32_t)w[i] << 16;
+        float f;
+        memcpy(&f, &u, sizeof f);
+        s += x[i] * f;
+    }
+    return s;
 }

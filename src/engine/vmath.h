@@ -1,6 +1,7 @@
 /* Internal: vectorised exp for softmax and activations (vmath.c). */
 #ifndef GENREC_ENGINE_VMATH_H
 #define GENREC_ENGINE_VMATH_H
+#include <stdint.h>
 
 /* x[j] = exp(x[j] - shift) for j < n; returns the sum of the new values.
  * AVX2 polynomial (relative error < 3e-7) when the CPU has AVX2/FMA, else
@@ -12,6 +13,11 @@ void gr_vsigmoid(float *y, const float *x, int n);
 
 /* y[j] = tanh(x[j]) (absolute error < 2e-7), same dispatch; y may equal x. */
 void gr_vtanh(float *y, const float *x, int n);
+
+/* sum x[j] * w[j] for j < n with bf16 w (the upper 16 bits of an fp32),
+ * widened in registers (AVX2) or one by one; 16 running sums combined in a
+ * fixed order. For decoding with bf16 weights (decode.h). */
+float gr_vdot_bf16(const float *x, const uint16_t *w, int n);
 
 /* Work sharing: loops are split into chunks handed out dynamically, so a
  * thread that is descheduled (shared machine) or slower does not hold the
