@@ -664,6 +664,42 @@ static void test_bf16_weights(void)
     free(got);
 }
 
+/* Packed fp32 decoding weights: the same logits, bit for bit (AVX2: the
+ * same kernel reads the same panels), for the prefill, single steps and a
+ * batch of 6; the packed copy is dropped when bf16 is set. */
+static void test_packed_weights(void)
+{
+    const int V = 40, NOUT = 10;
+    gr_tfm_config cfg;
+    gr_lm_config_preset(&cfg, GR_ARCH_GPT2, 2, 64, 4, 0, 96, 32, V); /* biases: the packed GEMM adds them */
+    gr_lm *lm = gr_lm_init(GR_ARCH_GPT2, &cfg, 3);
+    REQUIRE(lm);
+    gr_tfm *m = gr_lm_tfm(lm);
+    float *ref = malloc(sizeof(float) * NOUT * V), *got = malloc(sizeof(float) * NOUT * V);
+    REQUIRE(ref && got);
+    float *b = gr_tfm_param(m, "blk.0.ffn_up.bias");
+    REQUIRE(b);
+    for (int i = 0; i < 96; i++) b[i] = 0.01f * (float)(i % 7); /* nonzero biases */
+    gr_kv_cache *c = gr_lm_kv_cache_init(lm, 8, 32);
+    REQUIRE(c);
+    bf16_run(lm, c, ref, V);
+    gr_kv_cache_clear(c);
+    REQUIRE(gr_kv_cache_set_packed_weights(c, m) == GR_OK);
+    CHECK(gr_kv_cache_packed_head(c, m) != NULL);
+    bf16_run(lm, c, got, V);
+    double d = rel_diff(got, ref, (size_t)NOUT * V);
+    printf("  packed weights vs fp32: rel diff %.2e\n", d);
+    if (gr_gemm_have_avx2()) CHECK(memcmp(got, ref, sizeof(float) * NOUT * V) == 0);
+    CHECK(d < 1e-6);
+    REQUIRE(gr_kv_cache_set_bf16_weights(c, m) == GR_OK);
+    CHECK(gr_kv_cache_packed_head(c, m) == NULL);
+    CHECK(gr_kv_cache_bf16_head(c, m) != NULL);
+    gr_kv_cache_free(c);
+    gr_lm_free(lm);
+    free(ref);
+    free(got);
+}
+
 int main(void)
 {
     GR_RUN(test_cache_gpt2);
@@ -677,5 +713,6 @@ int main(void)
     GR_RUN(test_temperature_frequencies);
     GR_RUN(test_determinism);
     GR_RUN(test_bf16_weights);
+    GR_RUN(test_packed_weights);
     return gr_test_finish();
 }

@@ -124,8 +124,17 @@ int gr_kv_cache_reorder(gr_kv_cache *c, const int32_t *dst, const int32_t *src, 
  * c (freed with it). GR_ERR + error on a cache made for another
  * configuration or OOM (c unchanged). */
 int gr_kv_cache_set_bf16_weights(gr_kv_cache *c, const gr_tfm *m);
-/* Drop the bf16 copy: back to m's fp32 weights. NULL is fine. */
+/* The same snapshot as packed fp32 panels (gr_gemm_pack_b): batched steps
+ * (beam search, more than 4 new tokens) then skip re-packing every weight
+ * matrix and the head at each call, with results identical to the fp32
+ * weights (AVX2). Same snapshot rules and errors as above; one copy at a
+ * time (setting one drops the other). */
+int gr_kv_cache_set_packed_weights(gr_kv_cache *c, const gr_tfm *m);
+/* Drop the bf16 or packed copy: back to m's own weights. NULL is fine. */
 void gr_kv_cache_drop_weights(gr_kv_cache *c);
+/* The packed copy of m's output head (op(B) = head^T, gr_gemm_pack_b
+ * layout) held by c, or NULL. */
+const float *gr_kv_cache_packed_head(const gr_kv_cache *c, const gr_tfm *m);
 /* The bf16 copy of m's output head (vocab, C) held by c, or NULL (no copy,
  * a copy of another model, or a model without a head). */
 const uint16_t *gr_kv_cache_bf16_head(const gr_kv_cache *c, const gr_tfm *m);

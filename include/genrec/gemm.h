@@ -116,6 +116,11 @@ void gr_gemm_packed_serial(int transA, int M, int N, int K, float alpha, const f
                            const float *Bp, float beta, float *C, int ldc);
 void gr_gemm_packed_ex(gr_gemm_backend be, int transA, int M, int N, int K, float alpha, const float *A,
                        int lda, const float *Bp, float beta, float *C, int ldc);
+/* The same product with + bias[j] on every row (bias may be NULL), shared
+ * by threads as gr_gemm is (rows split in whole tiles; the team's threads
+ * inside an engine pass). */
+void gr_gemm_packed(int transA, int M, int N, int K, float alpha, const float *A, int lda, const float *Bp,
+                    const float *bias, float beta, float *C, int ldc);
 
 /* Force (on != 0) the generic path as if the CPU lacked AVX2/FMA, or go
  * back to detection (on == 0): gr_gemm_have_avx2() then returns 0, AUTO and

@@ -291,6 +291,9 @@ int gr_beam_search(gr_lm *lm, const gr_trie *tr, const int32_t *const *prompts,
     group_ws w = {0};
     int rc = GR_ERR;
     w.cache = gr_lm_kv_cache_init(lm, G * S, capT);
+    /* the weights do not change during the search: pack them once (an
+     * optimisation only, so an OOM here just decodes without it) */
+    if (w.cache && gr_kv_cache_set_packed_weights(w.cache, gr_lm_tfm(lm)) != GR_OK) gr_error_clear();
     w.us = gr_calloc((size_t)G, sizeof *w.us);
     w.live_mem = gr_alloc((size_t)G * B, sizeof(beam));
     w.done_mem = gr_alloc((size_t)G * B, sizeof(fin));

@@ -281,6 +281,9 @@ int gr_ground_generate(gr_lm *lm, const int32_t *const *prompts, const int64_t *
     int capT = greedy ? (int)max_prompt + M : (int)(max_prompt > M ? max_prompt : M);
     int rc = GR_ERR;
     w.cache = gr_lm_kv_cache_init(lm, G * S, capT);
+    /* the weights do not change during the search: pack them once (an
+     * optimisation only, so an OOM here just decodes without it) */
+    if (w.cache && gr_kv_cache_set_packed_weights(w.cache, gr_lm_tfm(lm)) != GR_OK) gr_error_clear();
     w.logits = gr_alloc((size_t)rows * (size_t)V, sizeof(float));
     w.tok = gr_alloc((size_t)rows + 1, sizeof(int32_t));
     w.slot = gr_alloc((size_t)rows + 1, sizeof(int32_t));

@@ -368,7 +368,7 @@ void gr_gemm_pack_b(int transB, int N, int K, const float *B, int ldb, float *ds
  * 16 columns, K rows each, within blocks of 2048 columns x 256 rows (the
  * layout of gemm_kernels.c). */
 static void packed_naive(int transA, int M, int N, int K, float alpha, const float *A, int lda, const float *Bp,
-                         float beta, float *C, int ldc)
+                         const float *bias, float beta, float *C, int ldc)
 {
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {
@@ -381,26 +381,71 @@ static void packed_naive(int transA, int M, int N, int K, float alpha, const flo
                 acc += (double)(transA ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k]) * b;
             }
             float *c = C + (size_t)i * ldc + j;
-            *c = (float)(alpha * acc) + (beta == 0.0f ? 0.0f : beta * *c);
+            *c = (float)(alpha * acc) + (beta == 0.0f ? 0.0f : beta * *c) + (bias ? bias[j] : 0.0f);
         }
+}
+
+/* One block of rows on the calling thread. */
+static void packed_block(gr_gemm_backend be, int transA, int M, int N, int K, float alpha, const float *A, int lda,
+                         const float *Bp, const float *bias, float beta, float *C, int ldc)
+{
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {
+        scale_add_bias(M, N, beta, C, ldc, bias);
+        return;
+    }
+    gr_gemm_isa isa = be != GR_GEMM_GENERIC && gr_gemm_avx2_supported() ? GR_ISA_AVX2 : GR_ISA_GENERIC;
+    /* the kernels load packed strips with aligned 32-byte loads */
+    if (be == GR_GEMM_NAIVE || ((uintptr_t)Bp & 31) != 0 ||
+        gr_gemm_own_packed(isa, transA, M, N, K, alpha, A, lda, Bp, beta, C, ldc, bias) != 0)
+        packed_naive(transA, M, N, K, alpha, A, lda, Bp, bias, beta, C, ldc);
 }
 
 void gr_gemm_packed_ex(gr_gemm_backend be, int transA, int M, int N, int K, float alpha, const float *A,
                        int lda, const float *Bp, float beta, float *C, int ldc)
 {
-    if (M <= 0 || N <= 0) return;
-    if (K <= 0) {
-        scale_add_bias(M, N, beta, C, ldc, NULL);
-        return;
-    }
-    gr_gemm_isa isa = be != GR_GEMM_GENERIC && gr_gemm_avx2_supported() ? GR_ISA_AVX2 : GR_ISA_GENERIC;
-    /* the kernels load packed strips with aligned 32-byte loads */
-    if (be == GR_GEMM_NAIVE || ((uintptr_t)Bp & 31) != 0 || gr_gemm_own_packed(isa, transA, M, N, K, alpha, A, lda, Bp, beta, C, ldc) != 0)
-        packed_naive(transA, M, N, K, alpha, A, lda, Bp, beta, C, ldc);
+    packed_block(be, transA, M, N, K, alpha, A, lda, Bp, NULL, beta, C, ldc);
 }
 
 void gr_gemm_packed_serial(int transA, int M, int N, int K, float alpha, const float *A, int lda,
                            const float *Bp, float beta, float *C, int ldc)
 {
-    gr_gemm_packed_ex(GR_GEMM_AUTO, transA, M, N, K, alpha, A, lda, Bp, beta, C, ldc);
+    packed_block(GR_GEMM_AUTO, transA, M, N, K, alpha, A, lda, Bp, NULL, beta, C, ldc);
+}
+
+/* Rows [t*chunk, ...) of the product. */
+static void packed_chunk(int t, int chunk, int transA, int M, int N, int K, float alpha, const float *A, int lda,
+                         const float *Bp, const float *bias, float beta, float *C, int ldc)
+{
+    int lo = t * chunk, hi = lo + chunk < M ? lo + chunk : M;
+    const float *At = transA ? A + lo : A + (size_t)lo * lda;
+    packed_block(GR_GEMM_AUTO, transA, hi - lo, N, K, alpha, At, lda, Bp, bias, beta, C + (size_t)lo * ldc, ldc);
+}
+
+void gr_gemm_packed(int transA, int M, int N, int K, float alpha, const float *A, int lda, const float *Bp,
+                    const float *bias, float beta, float *C, int ldc)
+{
+    if (M <= 0 || N <= 0) return;
+    const int in_team = gr_par_in_team();
+    int nt = in_team ? omp_get_num_threads() : omp_in_parallel() ? 1 : gr_threads_get();
+    double work = (double)M * N * (K > 0 ? K : 1);
+    if (!in_team && nt > 1 && work < (double)GEMM_PAR_MIN_WORK * nt) {
+        nt = (int)(work / GEMM_PAR_MIN_WORK);
+        if (nt < 1) nt = 1;
+    }
+    /* rows split into whole 6-row tiles (the packed B is shared, never re-packed) */
+    int tiles = (M + 5) / 6, nchunk = nt < tiles ? nt : tiles;
+    int chunk = ((tiles + nchunk - 1) / nchunk) * 6;
+    nchunk = (M + chunk - 1) / chunk;
+    if (in_team) {
+#pragma omp for schedule(dynamic, 1)
+        for (int t = 0; t < nchunk; t++) packed_chunk(t, chunk, transA, M, N, K, alpha, A, lda, Bp, bias, beta, C, ldc);
+        return;
+    }
+    if (nchunk <= 1) {
+        packed_block(GR_GEMM_AUTO, transA, M, N, K, alpha, A, lda, Bp, bias, beta, C, ldc);
+        return;
+    }
+#pragma omp parallel for num_threads(nchunk) schedule(dynamic, 1)
+    for (int t = 0; t < nchunk; t++) packed_chunk(t, chunk, transA, M, N, K, alpha, A, lda, Bp, bias, beta, C, ldc);
 }

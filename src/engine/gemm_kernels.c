@@ -802,9 +802,9 @@ int gr_gemm_own(gr_gemm_isa isa, int tri, int off, int transA, int transB, int M
 }
 
 int gr_gemm_own_packed(gr_gemm_isa isa, int transA, int M, int N, int K, float alpha, const float *A,
-                       int lda, const float *Bp, float beta, float *C, int ldc)
+                       int lda, const float *Bp, float beta, float *C, int ldc, const float *bias)
 {
-    return own_run(isa, GR_TRI_NONE, 0, transA, 0, M, N, K, alpha, A, lda, NULL, 0, 0, Bp, beta, C, ldc, NULL);
+    return own_run(isa, GR_TRI_NONE, 0, transA, 0, M, N, K, alpha, A, lda, NULL, 0, 0, Bp, beta, C, ldc, bias);
 }
 
 int gr_gemm_avx2_tri(int tri, int off, int transA, int transB, int M, int N, int K,

@@ -51,10 +51,10 @@ size_t gr_gemm_own_packed_size(int N, int K);
 void gr_gemm_own_pack_b(gr_gemm_isa isa, int transB, int N, int K, const float *B, int ldb, float *dst);
 
 /* gr_gemm_own with B already packed by gr_gemm_own_pack_b (same N, K);
- * the same results as gr_gemm_own on the unpacked B. -1 (nothing written)
+ * the same results as gr_gemm_own on the unpacked B (bias as there). -1 (nothing written)
  * when the A buffer cannot be allocated, else 0. M, N, K > 0. */
 int gr_gemm_own_packed(gr_gemm_isa isa, int transA, int M, int N, int K, float alpha, const float *A,
-                       int lda, const float *Bp, float beta, float *C, int ldc);
+                       int lda, const float *Bp, float beta, float *C, int ldc, const float *bias);
 
 /* gr_gemm_own with the AVX2 ISA, fp32 B (kept for older callers). */
 int gr_gemm_avx2(int transA, int transB, int M, int N, int K, float alpha,

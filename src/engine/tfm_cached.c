@@ -67,6 +67,10 @@ struct gr_kv_cache {
     const gr_tfm *w16_model;
     uint16_t *w16;
     size_t w16_off[4 * GR_KV_MAX_LAYERS + 1];
+    /* or a packed fp32 copy (gr_kv_cache_set_packed_weights), same order */
+    const gr_tfm *wpk_model;
+    float *wpk;
+    size_t wpk_off[4 * GR_KV_MAX_LAYERS + 1];
     int32_t n_grp, cap_grp;
     float *scr;
     size_t cap_scr;
@@ -129,7 +133,7 @@ void gr_kv_cache_free(gr_kv_cache *c)
     if (c->pk)
         for (int s = 0; s < c->n_slots; s++) gr_free(c->pk[s]);
     gr_free(c->pk); gr_free(c->pk_cap); gr_free(c->pk_base);
-    gr_free(c->w16);
+    gr_free(c->w16); gr_free(c->wpk);
     gr_free(c);
 }
 
@@ -314,10 +318,43 @@ int gr_kv_cache_set_bf16_weights(gr_kv_cache *c, const gr_tfm *m)
         gr_f32_to_bf16_n(p->wdown, w + off[4 * l + 3], (size_t)C * m->F);
     }
     if (head && m->cfg.vocab > 0) gr_f32_to_bf16_n(head, w + off[4 * L], (size_t)m->cfg.vocab * C);
-    gr_free(c->w16);
+    gr_kv_cache_drop_weights(c);
     c->w16 = w;
     memcpy(c->w16_off, off, sizeof(size_t) * (size_t)(4 * L + 1));
     c->w16_model = m;
+    return GR_OK;
+}
+
+int gr_kv_cache_set_packed_weights(gr_kv_cache *c, const gr_tfm *m)
+{
+    if (!c || !m) return gr_errorf("packed weights: cache or model is NULL");
+    const int L = m->cfg.n_layer, C = m->C;
+    if (L != c->n_layer || m->KVH != c->KVH || m->HS != c->HS)
+        return gr_errorf("packed weights: the cache was made for another configuration");
+    if (L > GR_KV_MAX_LAYERS) return gr_errorf("packed weights: %d layers (at most %d)", L, GR_KV_MAX_LAYERS);
+    size_t off[4 * GR_KV_MAX_LAYERS + 1], n = 0;
+    for (int l = 0; l < L; l++) {
+        off[4 * l + 0] = n; n += gr_gemm_pack_b_size(m->QKV, C);
+        off[4 * l + 1] = n; n += gr_gemm_pack_b_size(C, C);
+        off[4 * l + 2] = n; n += gr_gemm_pack_b_size(m->FW, C);
+        off[4 * l + 3] = n; n += gr_gemm_pack_b_size(C, m->F);
+    }
+    off[4 * L] = n;
+    if (m->head && m->cfg.vocab > 0) n += gr_gemm_pack_b_size(m->cfg.vocab, C);
+    float *w = gr_alloc(n + 1, sizeof(float));
+    if (!w) return gr_error_prefix("packed weights (%zu values): ", n);
+    for (int l = 0; l < L; l++) { /* out = in W^T: op(B) = W^T, W stored (OC, C) */
+        const tfm_layer *p = &m->lp[l];
+        gr_gemm_pack_b(1, m->QKV, C, p->wqkv, C, w + off[4 * l + 0]);
+        gr_gemm_pack_b(1, C, C, p->wo, C, w + off[4 * l + 1]);
+        gr_gemm_pack_b(1, m->FW, C, p->wup, C, w + off[4 * l + 2]);
+        gr_gemm_pack_b(1, C, m->F, p->wdown, m->F, w + off[4 * l + 3]);
+    }
+    if (m->head && m->cfg.vocab > 0) gr_gemm_pack_b(1, m->cfg.vocab, C, m->head, C, w + off[4 * L]);
+    gr_kv_cache_drop_weights(c);
+    c->wpk = w;
+    memcpy(c->wpk_off, off, sizeof(size_t) * (size_t)(4 * L + 1));
+    c->wpk_model = m;
     return GR_OK;
 }
 
@@ -325,8 +362,16 @@ void gr_kv_cache_drop_weights(gr_kv_cache *c)
 {
     if (!c) return;
     gr_free(c->w16);
+    gr_free(c->wpk);
     c->w16 = NULL;
-    c->w16_model = NULL;
+    c->wpk = NULL;
+    c->w16_model = c->wpk_model = NULL;
+}
+
+const float *gr_kv_cache_packed_head(const gr_kv_cache *c, const gr_tfm *m)
+{
+    if (!c || !m || c->wpk_model != m || !m->head || m->cfg.vocab <= 0) return NULL;
+    return c->wpk + c->wpk_off[4 * m->cfg.n_layer];
 }
 
 const uint16_t *gr_kv_cache_bf16_head(const gr_kv_cache *c, const gr_tfm *m)
@@ -392,13 +437,17 @@ static void linear_rows(float *out, const float *inp, const float *w, const uint
     }
 }
 
-/* out (N, OC) = inp (N, C) W^T + b with the fp32 weights, or their bf16
- * copy w16 when the cache holds one (gr_kv_cache_set_bf16_weights). */
-static void linear_fwd(float *out, const float *inp, const float *w, const uint16_t *w16, const float *b, int N,
-                       int C, int OC)
+/* out (N, OC) = inp (N, C) W^T + b with the fp32 weights, their bf16 copy
+ * w16 (gr_kv_cache_set_bf16_weights) or their packed copy wp
+ * (gr_kv_cache_set_packed_weights: the same bits as W, without packing W
+ * at every call) when the cache holds one. */
+static void linear_fwd(float *out, const float *inp, const float *w, const uint16_t *w16, const float *wp,
+                       const float *b, int N, int C, int OC)
 {
     if (N <= SMALL_N) {
         GR_PAR_RUN(gr_ops_threads((double)N * C * OC), linear_rows(out, inp, w, w16, b, N, C, OC));
+    } else if (wp) {
+        gr_gemm_packed(0, N, OC, C, 1.0f, inp, C, wp, b, 0.0f, out, OC); /* shared by the team, as gr_gemm */
     } else if (!w16) {
         gr_linear_forward(out, inp, w, b, N, C, OC);
     } else {
@@ -645,10 +694,12 @@ static void cached_body(gr_tfm *m, gr_kv_cache *c, const float *x, const int32_t
     const int nt_att = gr_ops_threads(att_work);
     const uint16_t *w16 = c->w16_model == m ? c->w16 : NULL;
 #define W16(k) (w16 ? w16 + c->w16_off[4 * l + (k)] : NULL)
+    const float *wpk = c->wpk_model == m ? c->wpk : NULL;
+#define WPK(k) (wpk ? wpk + c->wpk_off[4 * l + (k)] : NULL)
     for (int l = 0; l < cfg->n_layer; l++) {
         const tfm_layer *p = &m->lp[l];
         norm_fwd(m, c->ln, c->res, p->attn_norm_w, p->attn_norm_b, N);
-        linear_fwd(c->qkv, c->ln, p->wqkv, W16(0), p->bqkv, N, C, QKV);
+        linear_fwd(c->qkv, c->ln, p->wqkv, W16(0), WPK(0), p->bqkv, N, C, QKV);
         if (m->lora) tfm_lora_forward(m, l, TFM_SITE_QKV, c->ln, c->qkv, N, 0);
         if (cfg->pos == GR_POS_ROPE) {
             gr_rope_forward(c->qkv, QKV, c->pos, m->rope_cs, N, NH, HS);
@@ -656,20 +707,21 @@ static void cached_body(gr_tfm *m, gr_kv_cache *c, const float *x, const int32_t
         }
         GR_PAR_RUN(1, kv_append(c, m, l, slots, seq_off, n_seq));
         GR_PAR_RUN(nt_att, cached_attention(c, m, l, slots, seq_off, bq, maxL));
-        linear_fwd(c->branch, c->atty, p->wo, W16(1), p->bo, N, C, C);
+        linear_fwd(c->branch, c->atty, p->wo, W16(1), WPK(1), p->bo, N, C, C);
         if (m->lora) tfm_lora_forward(m, l, TFM_SITE_O, c->atty, c->branch, N, 0);
         gr_residual_forward(c->res, c->res, c->branch, NC);
         norm_fwd(m, c->ln, c->res, p->ffn_norm_w, p->ffn_norm_b, N);
-        linear_fwd(c->fch, c->ln, p->wup, W16(2), p->bup, N, C, m->FW);
+        linear_fwd(c->fch, c->ln, p->wup, W16(2), WPK(2), p->bup, N, C, m->FW);
         if (m->lora) tfm_lora_forward(m, l, TFM_SITE_UP, c->ln, c->fch, N, 0);
         if (cfg->act == GR_ACT_SWIGLU) gr_swiglu_forward(c->fact, c->fch, N, m->F);
         else if (cfg->act == GR_ACT_RELU) gr_relu_forward(c->fact, c->fch, (int64_t)N * m->F);
         else gr_gelu_forward(c->fact, c->fch, (int64_t)N * m->F);
-        linear_fwd(c->branch, c->fact, p->wdown, W16(3), p->bdown, N, m->F, C);
+        linear_fwd(c->branch, c->fact, p->wdown, W16(3), WPK(3), p->bdown, N, m->F, C);
         if (m->lora) tfm_lora_forward(m, l, TFM_SITE_DOWN, c->fact, c->branch, N, 0);
         gr_residual_forward(c->res, c->res, c->branch, NC);
     }
 #undef W16
+#undef WPK
     if (cfg->final_norm) norm_fwd(m, out, c->res, m->out_norm_w, m->out_norm_b, N);
     else gr_par_copy(out, c->res, NC);
 }

@@ -57,12 +57,14 @@ int gr_lm_decode_step(gr_lm *lm, gr_kv_cache *c, const int32_t *tokens, const in
         logits_rows(lm, W, W16, n_seq, logits);
         return GR_OK;
     }
-    if (!W16) return gr_xent_logits(lm->h, lm->C, lm->pos, n_seq, W, NULL, lm->V, lm->C, logits);
+    const float *Wp = gr_kv_cache_packed_head(c, lm->tfm);
+    if (!W16 && !Wp) return gr_xent_logits(lm->h, lm->C, lm->pos, n_seq, W, NULL, lm->V, lm->C, logits);
     float *tmp = gr_alloc((size_t)n_seq * (size_t)lm->C, sizeof(float));
     if (!tmp) return gr_error_prefix("decode step logits: ");
     for (int s = 0; s < n_seq; s++)
         memcpy(tmp + (size_t)s * lm->C, lm->h + (size_t)lm->pos[s] * lm->C, sizeof(float) * (size_t)lm->C);
-    gr_gemm_bf16(0, 1, n_seq, lm->V, lm->C, 1.0f, tmp, lm->C, W16, lm->C, 0.0f, logits, lm->V);
+    if (Wp) gr_gemm_packed(0, n_seq, lm->V, lm->C, 1.0f, tmp, lm->C, Wp, NULL, 0.0f, logits, lm->V);
+    else gr_gemm_bf16(0, 1, n_seq, lm->V, lm->C, 1.0f, tmp, lm->C, W16, lm->C, 0.0f, logits, lm->V);
     gr_free(tmp);
     return GR_OK;
 }
