@@ -6,6 +6,7 @@
 #include "genrec/beam.h"
 #include "genrec/decode.h"
 #include "genrec/xent.h"
+#include "engine/vmath.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -55,13 +56,11 @@ void gr_decode_row_lse(const float *logits, int n, int V, double *lse, float *sc
     for (int r = 0; r < n; r++) {
         const float *z = logits + (int64_t)r * V;
         float *e = scratch + (int64_t)r * V;
-        float mx = z[0];
-        for (int v = 1; v < V; v++) mx = z[v] > mx ? z[v] : mx;
-        for (int v = 0; v < V; v++) e[v] = z[v] - mx;
-        gr_vexpf(e, V);
-        double s = 0.0;
-        for (int v = 0; v < V; v++) s += e[v];
-        lse[r] = mx + log(s);
+        /* vectorised max and exp-sum (8 running sums; a serial double sum
+         * over the vocabulary cost as much as the exps) */
+        float mx = gr_vmax(z, V);
+        memcpy(e, z, sizeof(float) * (size_t)V);
+        lse[r] = mx + log((double)gr_vexp_shift_sum(e, V, mx));
     }
 }
 
