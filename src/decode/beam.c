@@ -9,6 +9,7 @@
 #include "engine/vmath.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +30,8 @@ typedef struct fin { double score; int32_t node; } fin;
 typedef struct user_state {
     beam *live;      /* [B] */
     int n_live;
+    beam *next;      /* [B] the next step's beams (expand_user) */
+    int n_next;
     fin *done;       /* [B] finished hypotheses (at most B are kept) */
     int n_done;
     int finished;    /* search over */
@@ -96,13 +99,15 @@ typedef struct group_ws {
     float *scratch;     /* (rows, V) */
     double *lse;
     int64_t cap_rows;
-    cand *cands;
-    int64_t cap_cands;
+    cand **cands;       /* per thread */
+    int64_t *cap_cands;
+    int n_cands;        /* threads with a buffer */
     user_state *us;
-    beam *live_mem;
+    beam *live_mem, *next_mem;
     fin *done_mem;
     double *cf_mem;
     int32_t *tok, *slot, *off, *dst, *src;
+    int V;              /* vocabulary (rows of logits) */
 } group_ws;
 
 static int grow_rows(group_ws *w, int64_t rows, int V)
@@ -134,6 +139,78 @@ int32_t *gr_decode_pack_prompts(const int32_t *const *prompts, const int64_t *pl
     return ptok;
 }
 
+/* Per-thread candidate buffers: nt of at least n each. */
+static int grow_cands(group_ws *w, int nt, int64_t n)
+{
+    if (nt > w->n_cands) {
+        cand **c = gr_calloc((size_t)nt, sizeof *c);
+        int64_t *cap = gr_calloc((size_t)nt, sizeof *cap);
+        if (!c || !cap) { gr_free(c); gr_free(cap); return gr_error_prefix("beam search candidates: "); }
+        for (int t = 0; t < w->n_cands; t++) { c[t] = w->cands[t]; cap[t] = w->cap_cands[t]; }
+        gr_free(w->cands); gr_free(w->cap_cands);
+        w->cands = c;
+        w->cap_cands = cap;
+        w->n_cands = nt;
+    }
+    for (int t = 0; t < nt; t++)
+        if (n > w->cap_cands[t]) {
+            gr_free(w->cands[t]);
+            w->cands[t] = gr_alloc((size_t)n, sizeof(cand));
+            w->cap_cands[t] = w->cands[t] ? n : 0;
+            if (!w->cands[t]) return gr_error_prefix("beam search candidates: ");
+        }
+    return GR_OK;
+}
+
+/* One step of user u: every live beam expanded along its trie children
+ * (scores: g log p_LM + (1 - g) log of the assistant's share, see top),
+ * the best B kept in us->next (finished hypotheses into us->done), or the
+ * search over. Touches only u's state and cands (the caller's per-thread
+ * buffer, large enough). */
+static void expand_user(const gr_trie *tr, const gr_beam_opts *o, int has_cf, double g, group_ws *w, int u,
+                        cand *cands)
+{
+    const int B = o->n_beams, V = w->V;
+    user_state *us = &w->us[u];
+    int64_t nc = 0;
+    for (int i = 0; i < us->n_live; i++) {
+        const beam *b = &us->live[i];
+        const float *z = w->logits + (int64_t)b->row * V;
+        double lse = w->lse[b->row];
+        for (int32_t e = tr->child_off[b->node]; e < tr->child_off[b->node + 1]; e++) {
+            int32_t t = tr->child_tok[e], child = tr->child_node[e];
+            double lp = (double)z[t] - lse, sc = g * lp;
+            if (has_cf && g < 1.0) {
+                double pc = us->cf_sum[child], pn = us->cf_sum[b->node];
+                sc += (1.0 - g) * (pn > 0.0 ? log(pc > 0.0 ? pc / pn : 1e-30) : 0.0);
+            }
+            cands[nc++] = (cand){b->score + sc, i, t, child};
+        }
+    }
+    qsort(cands, (size_t)nc, sizeof(cand), cand_cmp);
+    beam *nl = us->next;
+    int n_next = 0;
+    for (int64_t k = 0; k < nc && n_next < B; k++) {
+        const cand *c = &cands[k];
+        const beam *par = &us->live[c->parent];
+        if (gr_trie_is_leaf(tr, c->node)) {
+            if (k < B) add_done(us, B, norm_score(c->score, par->len + 1, o->lambda), c->node);
+            continue;
+        }
+        /* slot: the parent's for now (its KV rows are inherited by the caller) */
+        nl[n_next++] = (beam){c->node, par->len + 1, par->slot, -1, c->tok, c->score};
+    }
+    /* stop when nothing can beat the B finished items */
+    int stop = n_next == 0;
+    if (!stop && us->n_done >= B) {
+        double best = -INFINITY;
+        for (int i = 0; i < n_next; i++) best = fmax(best, norm_score(nl[i].score, nl[i].len, o->lambda));
+        if (best <= worst_done(us)) stop = 1;
+    }
+    us->n_next = stop ? 0 : n_next;
+    if (stop) { us->finished = 1; us->n_live = 0; }
+}
+
 /* One group of G users: prompts[0..G). */
 static int search_group(gr_lm *lm, const gr_trie *tr, const int32_t *const *prompts,
                         const int64_t *plen, int G, const gr_beam_opts *o, const float *cf,
@@ -162,57 +239,29 @@ static int search_group(gr_lm *lm, const gr_trie *tr, const int32_t *const *prom
     const double g = cf ? o->cf_gamma : 1.0;
     /* ---- steps ---- */
     for (int step = 0; step <= tr->max_depth; step++) {
+        /* expand every user's beams in parallel (candidates in per-thread
+         * buffers), then give the new beams their slots in order */
+        int64_t max_nc = 0;
+        for (int u = 0; u < G; u++) {
+            user_state *us = &w->us[u];
+            if (us->finished) continue;
+            int64_t nc = 0;
+            for (int i = 0; i < us->n_live; i++) nc += tr->child_off[us->live[i].node + 1] - tr->child_off[us->live[i].node];
+            if (nc > max_nc) max_nc = nc;
+        }
+        int nt = gr_threads_get();
+        if (nt > G) nt = G;
+        if (grow_cands(w, nt, max_nc) != GR_OK) return GR_ERR;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+        for (int u = 0; u < G; u++)
+            if (!w->us[u].finished) expand_user(tr, o, cf != NULL, g, w, u, w->cands[omp_get_thread_num()]);
         int n_dec = 0, n_re = 0;
         for (int u = 0; u < G; u++) {
             user_state *us = &w->us[u];
             if (us->finished) continue;
-            /* expand every live beam along its trie children */
-            int64_t nc = 0;
-            for (int i = 0; i < us->n_live; i++) nc += tr->child_off[us->live[i].node + 1] - tr->child_off[us->live[i].node];
-            if (nc > w->cap_cands) {
-                gr_free(w->cands);
-                w->cands = gr_alloc((size_t)nc, sizeof(cand));
-                w->cap_cands = w->cands ? nc : 0;
-                if (!w->cands) return gr_error_prefix("beam search candidates: ");
-            }
-            nc = 0;
-            for (int i = 0; i < us->n_live; i++) {
-                const beam *b = &us->live[i];
-                const float *z = w->logits + (int64_t)b->row * V;
-                double lse = w->lse[b->row];
-                for (int32_t e = tr->child_off[b->node]; e < tr->child_off[b->node + 1]; e++) {
-                    int32_t t = tr->child_tok[e], child = tr->child_node[e];
-                    double lp = (double)z[t] - lse, s = g * lp;
-                    if (cf && g < 1.0) {
-                        double pc = us->cf_sum[child], pn = us->cf_sum[b->node];
-                        s += (1.0 - g) * (pn > 0.0 ? log(pc > 0.0 ? pc / pn : 1e-30) : 0.0);
-                    }
-                    w->cands[nc++] = (cand){b->score + s, i, t, child};
-                }
-            }
-            qsort(w->cands, (size_t)nc, sizeof(cand), cand_cmp);
-            beam nl[1024]; /* n_beams <= 1024 */
-            int n_next = 0;
-            for (int64_t k = 0; k < nc && n_next < B; k++) {
-                const cand *c = &w->cands[k];
-                const beam *par = &us->live[c->parent];
-                if (gr_trie_is_leaf(tr, c->node)) {
-                    if (k < B) add_done(us, B, norm_score(c->score, par->len + 1, o->lambda), c->node);
-                    continue;
-                }
-                /* slot: the parent's for now (its KV rows are inherited below) */
-                nl[n_next++] = (beam){c->node, par->len + 1, par->slot, -1, c->tok, c->score};
-            }
-            /* stop when nothing can beat the B finished items */
-            int stop = n_next == 0;
-            if (!stop && us->n_done >= B) {
-                double best = -INFINITY;
-                for (int i = 0; i < n_next; i++) best = fmax(best, norm_score(nl[i].score, nl[i].len, o->lambda));
-                if (best <= worst_done(us)) stop = 1;
-            }
-            if (stop) { us->finished = 1; us->n_live = 0; continue; }
             /* new beams take this user's beam slots; they inherit the parent's KV rows */
-            for (int i = 0; i < n_next; i++) {
+            beam *nl = us->next;
+            for (int i = 0; i < us->n_next; i++) {
                 int dst = u * S + 1 + i, src = nl[i].slot;
                 if (src == u * S) {
                     int rc2 = o->naive ? gr_kv_cache_copy(w->cache, dst, src)
@@ -229,8 +278,8 @@ static int search_group(gr_lm *lm, const gr_trie *tr, const int32_t *const *prom
                 nl[i].row = n_dec;
                 n_dec++;
             }
-            memcpy(us->live, nl, sizeof(beam) * (size_t)n_next);
-            us->n_live = n_next;
+            memcpy(us->live, nl, sizeof(beam) * (size_t)us->n_next);
+            us->n_live = us->n_next;
         }
         if (n_dec == 0) break;
         if (n_re > 0 && gr_kv_cache_reorder(w->cache, w->dst, w->src, n_re) != GR_OK) return GR_ERR;
@@ -295,6 +344,8 @@ int gr_beam_search(gr_lm *lm, const gr_trie *tr, const int32_t *const *prompts,
     if (w.cache && gr_kv_cache_set_packed_weights(w.cache, gr_lm_tfm(lm)) != GR_OK) gr_error_clear();
     w.us = gr_calloc((size_t)G, sizeof *w.us);
     w.live_mem = gr_alloc((size_t)G * B, sizeof(beam));
+    w.next_mem = gr_alloc((size_t)G * B, sizeof(beam));
+    w.V = gr_lm_vocab(lm);
     w.done_mem = gr_alloc((size_t)G * B, sizeof(fin));
     w.tok = gr_alloc((size_t)G * B + 1, sizeof(int32_t));
     w.slot = gr_alloc((size_t)G * B + 1, sizeof(int32_t));
@@ -302,11 +353,12 @@ int gr_beam_search(gr_lm *lm, const gr_trie *tr, const int32_t *const *prompts,
     w.dst = gr_alloc((size_t)G * B + 1, sizeof(int32_t));
     w.src = gr_alloc((size_t)G * B + 1, sizeof(int32_t));
     if (o.cf_prob) w.cf_mem = gr_alloc((size_t)G * (size_t)tr->n_nodes, sizeof(double));
-    if (!w.cache || !w.us || !w.live_mem || !w.done_mem || !w.tok || !w.slot || !w.off || !w.dst || !w.src ||
+    if (!w.cache || !w.us || !w.live_mem || !w.next_mem || !w.done_mem || !w.tok || !w.slot || !w.off || !w.dst || !w.src ||
         (o.cf_prob && !w.cf_mem))
         goto out;
     for (int u = 0; u < G; u++) {
         w.us[u].live = w.live_mem + (int64_t)u * B;
+        w.us[u].next = w.next_mem + (int64_t)u * B;
         w.us[u].done = w.done_mem + (int64_t)u * B;
         w.us[u].cf_sum = w.cf_mem ? w.cf_mem + (int64_t)u * tr->n_nodes : NULL;
     }
@@ -322,6 +374,8 @@ out:
     gr_kv_cache_free(w.cache);
     gr_free(w.us); gr_free(w.live_mem); gr_free(w.done_mem); gr_free(w.tok); gr_free(w.slot);
     gr_free(w.off); gr_free(w.dst); gr_free(w.src); gr_free(w.cf_mem);
-    gr_free(w.logits); gr_free(w.lse); gr_free(w.scratch); gr_free(w.cands);
+    gr_free(w.logits); gr_free(w.lse); gr_free(w.scratch); gr_free(w.next_mem);
+    for (int t = 0; t < w.n_cands; t++) gr_free(w.cands[t]);
+    gr_free(w.cands); gr_free(w.cap_cands);
     return rc;
 }
