@@ -39,7 +39,7 @@
 #include <string.h>
 
 #define KV_BQ 128 /* query rows per attention block (bounds the per-thread scratch) */
-#define GR_KV_MAX_LAYERS 256 /* layers a bf16 weight copy can hold */
+#define GR_KV_MAX_LAYERS 256 /* layers a weight copy (set_weights) can hold */
 
 struct gr_kv_cache {
     int n_layer, n_slots, max_T, KVH, HS, kvd;
@@ -62,15 +62,13 @@ struct gr_kv_cache {
     float **pk;
     size_t *pk_cap;
     int32_t *pk_base;
-    /* bf16 copy of a model's decoding weights (gr_kv_cache_set_bf16_weights):
-     * per layer qkv, o, up, down, then the head (w16_off[4 * n_layer]) */
-    const gr_tfm *w16_model;
+    /* a copy of a model's decoding weights (set_weights): bf16 values
+     * (w16) or packed fp32 panels (wpk), one at a time; per layer qkv, o,
+     * up, down, then the head at w_off[4 * n_layer] */
+    const gr_tfm *w_model;
     uint16_t *w16;
-    size_t w16_off[4 * GR_KV_MAX_LAYERS + 1];
-    /* or a packed fp32 copy (gr_kv_cache_set_packed_weights), same order */
-    const gr_tfm *wpk_model;
     float *wpk;
-    size_t wpk_off[4 * GR_KV_MAX_LAYERS + 1];
+    size_t w_off[4 * GR_KV_MAX_LAYERS + 1];
     int32_t n_grp, cap_grp;
     float *scr;
     size_t cap_scr;
@@ -291,72 +289,50 @@ int gr_kv_cache_reorder(gr_kv_cache *c, const int32_t *dst, const int32_t *src, 
 
 /* ---- bf16 decoding weights ------------------------------------------------------------ */
 
-int gr_kv_cache_set_bf16_weights(gr_kv_cache *c, const gr_tfm *m)
+/* Snapshot m's projection weights and head into c: bf16 values (packed 0)
+ * or packed fp32 panels for gr_gemm_packed (packed 1). */
+static int set_weights(gr_kv_cache *c, const gr_tfm *m, int packed)
 {
-    if (!c || !m) return gr_errorf("bf16 weights: cache or model is NULL");
+    const char *what = packed ? "packed weights" : "bf16 weights";
+    if (!c || !m) return gr_errorf("%s: cache or model is NULL", what);
     const int L = m->cfg.n_layer, C = m->C;
     if (L != c->n_layer || m->KVH != c->KVH || m->HS != c->HS)
-        return gr_errorf("bf16 weights: the cache was made for another configuration");
-    if (L > GR_KV_MAX_LAYERS) return gr_errorf("bf16 weights: %d layers (at most %d)", L, GR_KV_MAX_LAYERS);
-    size_t off[4 * GR_KV_MAX_LAYERS + 1], n = 0;
-    for (int l = 0; l < L; l++) {
-        off[4 * l + 0] = n; n += (size_t)m->QKV * C;
-        off[4 * l + 1] = n; n += (size_t)C * C;
-        off[4 * l + 2] = n; n += (size_t)m->FW * C;
-        off[4 * l + 3] = n; n += (size_t)C * m->F;
-    }
-    off[4 * L] = n;
-    const float *head = m->head;
-    if (head && m->cfg.vocab > 0) n += (size_t)m->cfg.vocab * C;
-    uint16_t *w = gr_alloc(n + 1, sizeof(uint16_t));
-    if (!w) return gr_error_prefix("bf16 weights (%zu values): ", n);
+        return gr_errorf("%s: the cache was made for another configuration", what);
+    if (L > GR_KV_MAX_LAYERS) return gr_errorf("%s: %d layers (at most %d)", what, L, GR_KV_MAX_LAYERS);
+    /* the matrices W (OC, IC) in order; out = in W^T */
+    const int nm = 4 * L + (m->head && m->cfg.vocab > 0);
+    const float *W[4 * GR_KV_MAX_LAYERS + 1];
+    int OC[4 * GR_KV_MAX_LAYERS + 1], IC[4 * GR_KV_MAX_LAYERS + 1];
     for (int l = 0; l < L; l++) {
         const tfm_layer *p = &m->lp[l];
-        gr_f32_to_bf16_n(p->wqkv, w + off[4 * l + 0], (size_t)m->QKV * C);
-        gr_f32_to_bf16_n(p->wo, w + off[4 * l + 1], (size_t)C * C);
-        gr_f32_to_bf16_n(p->wup, w + off[4 * l + 2], (size_t)m->FW * C);
-        gr_f32_to_bf16_n(p->wdown, w + off[4 * l + 3], (size_t)C * m->F);
+        W[4 * l + 0] = p->wqkv;  OC[4 * l + 0] = m->QKV; IC[4 * l + 0] = C;
+        W[4 * l + 1] = p->wo;    OC[4 * l + 1] = C;      IC[4 * l + 1] = C;
+        W[4 * l + 2] = p->wup;   OC[4 * l + 2] = m->FW;  IC[4 * l + 2] = C;
+        W[4 * l + 3] = p->wdown; OC[4 * l + 3] = C;      IC[4 * l + 3] = m->F;
     }
-    if (head && m->cfg.vocab > 0) gr_f32_to_bf16_n(head, w + off[4 * L], (size_t)m->cfg.vocab * C);
+    if (nm > 4 * L) { W[4 * L] = m->head; OC[4 * L] = m->cfg.vocab; IC[4 * L] = C; }
+    size_t off[4 * GR_KV_MAX_LAYERS + 1], n = 0;
+    for (int k = 0; k < nm; k++) {
+        off[k] = n;
+        n += packed ? gr_gemm_pack_b_size(OC[k], IC[k]) : (size_t)OC[k] * IC[k];
+    }
+    if (nm == 4 * L) off[4 * L] = n;
+    void *w = gr_alloc(n + 1, packed ? sizeof(float) : sizeof(uint16_t));
+    if (!w) return gr_error_prefix("%s (%zu values): ", what, n);
+    for (int k = 0; k < nm; k++) {
+        if (packed) gr_gemm_pack_b(1, OC[k], IC[k], W[k], IC[k], (float *)w + off[k]);
+        else gr_f32_to_bf16_n(W[k], (uint16_t *)w + off[k], (size_t)OC[k] * IC[k]);
+    }
     gr_kv_cache_drop_weights(c);
-    c->w16 = w;
-    memcpy(c->w16_off, off, sizeof(size_t) * (size_t)(4 * L + 1));
-    c->w16_model = m;
+    if (packed) c->wpk = w;
+    else c->w16 = w;
+    memcpy(c->w_off, off, sizeof(size_t) * (size_t)(4 * L + 1));
+    c->w_model = m;
     return GR_OK;
 }
 
-int gr_kv_cache_set_packed_weights(gr_kv_cache *c, const gr_tfm *m)
-{
-    if (!c || !m) return gr_errorf("packed weights: cache or model is NULL");
-    const int L = m->cfg.n_layer, C = m->C;
-    if (L != c->n_layer || m->KVH != c->KVH || m->HS != c->HS)
-        return gr_errorf("packed weights: the cache was made for another configuration");
-    if (L > GR_KV_MAX_LAYERS) return gr_errorf("packed weights: %d layers (at most %d)", L, GR_KV_MAX_LAYERS);
-    size_t off[4 * GR_KV_MAX_LAYERS + 1], n = 0;
-    for (int l = 0; l < L; l++) {
-        off[4 * l + 0] = n; n += gr_gemm_pack_b_size(m->QKV, C);
-        off[4 * l + 1] = n; n += gr_gemm_pack_b_size(C, C);
-        off[4 * l + 2] = n; n += gr_gemm_pack_b_size(m->FW, C);
-        off[4 * l + 3] = n; n += gr_gemm_pack_b_size(C, m->F);
-    }
-    off[4 * L] = n;
-    if (m->head && m->cfg.vocab > 0) n += gr_gemm_pack_b_size(m->cfg.vocab, C);
-    float *w = gr_alloc(n + 1, sizeof(float));
-    if (!w) return gr_error_prefix("packed weights (%zu values): ", n);
-    for (int l = 0; l < L; l++) { /* out = in W^T: op(B) = W^T, W stored (OC, C) */
-        const tfm_layer *p = &m->lp[l];
-        gr_gemm_pack_b(1, m->QKV, C, p->wqkv, C, w + off[4 * l + 0]);
-        gr_gemm_pack_b(1, C, C, p->wo, C, w + off[4 * l + 1]);
-        gr_gemm_pack_b(1, m->FW, C, p->wup, C, w + off[4 * l + 2]);
-        gr_gemm_pack_b(1, C, m->F, p->wdown, m->F, w + off[4 * l + 3]);
-    }
-    if (m->head && m->cfg.vocab > 0) gr_gemm_pack_b(1, m->cfg.vocab, C, m->head, C, w + off[4 * L]);
-    gr_kv_cache_drop_weights(c);
-    c->wpk = w;
-    memcpy(c->wpk_off, off, sizeof(size_t) * (size_t)(4 * L + 1));
-    c->wpk_model = m;
-    return GR_OK;
-}
+int gr_kv_cache_set_bf16_weights(gr_kv_cache *c, const gr_tfm *m) { return set_weights(c, m, 0); }
+int gr_kv_cache_set_packed_weights(gr_kv_cache *c, const gr_tfm *m) { return set_weights(c, m, 1); }
 
 void gr_kv_cache_drop_weights(gr_kv_cache *c)
 {
@@ -365,19 +341,19 @@ void gr_kv_cache_drop_weights(gr_kv_cache *c)
     gr_free(c->wpk);
     c->w16 = NULL;
     c->wpk = NULL;
-    c->w16_model = c->wpk_model = NULL;
+    c->w_model = NULL;
 }
 
 const float *gr_kv_cache_packed_head(const gr_kv_cache *c, const gr_tfm *m)
 {
-    if (!c || !m || c->wpk_model != m || !m->head || m->cfg.vocab <= 0) return NULL;
-    return c->wpk + c->wpk_off[4 * m->cfg.n_layer];
+    if (!c || !m || c->w_model != m || !c->wpk || !m->head || m->cfg.vocab <= 0) return NULL;
+    return c->wpk + c->w_off[4 * m->cfg.n_layer];
 }
 
 const uint16_t *gr_kv_cache_bf16_head(const gr_kv_cache *c, const gr_tfm *m)
 {
-    if (!c || !m || c->w16_model != m || !m->head || m->cfg.vocab <= 0) return NULL;
-    return c->w16 + c->w16_off[4 * m->cfg.n_layer];
+    if (!c || !m || c->w_model != m || !c->w16 || !m->head || m->cfg.vocab <= 0) return NULL;
+    return c->w16 + c->w_off[4 * m->cfg.n_layer];
 }
 
 /* ---- the cached forward --------------------------------------------------------------- */
@@ -692,10 +668,10 @@ static void cached_body(gr_tfm *m, gr_kv_cache *c, const float *x, const int32_t
     if (cfg->pos == GR_POS_LEARNED) gr_pos_embd_forward(c->res, x, m->pos_embd, c->pos, N, C);
     else gr_par_copy(c->res, x, NC);
     const int nt_att = gr_ops_threads(att_work);
-    const uint16_t *w16 = c->w16_model == m ? c->w16 : NULL;
-#define W16(k) (w16 ? w16 + c->w16_off[4 * l + (k)] : NULL)
-    const float *wpk = c->wpk_model == m ? c->wpk : NULL;
-#define WPK(k) (wpk ? wpk + c->wpk_off[4 * l + (k)] : NULL)
+    const uint16_t *w16 = c->w_model == m ? c->w16 : NULL;
+    const float *wpk = c->w_model == m ? c->wpk : NULL;
+#define W16(k) (w16 ? w16 + c->w_off[4 * l + (k)] : NULL)
+#define WPK(k) (wpk ? wpk + c->w_off[4 * l + (k)] : NULL)
     for (int l = 0; l < cfg->n_layer; l++) {
         const tfm_layer *p = &m->lp[l];
         norm_fwd(m, c->ln, c->res, p->attn_norm_w, p->attn_norm_b, N);

@@ -111,6 +111,22 @@ void gr_vtanh(float *y, const float *x, int n)
     for (int j = 0; j < n; j++) y[j] = tanhf(x[j]);
 }
 
+static inline float bf16_widen(uint16_t h)
+{
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* The 8 lane sums combined in a fixed order, then the tail from i. */
+static float dot_bf16_finish(const float a[8], const float *x, const uint16_t *w, int i, int n)
+{
+    float s = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+    for (; i < n; i++) s += x[i] * bf16_widen(w[i]);
+    return s;
+}
+
 /* 16 products per iteration in two accumulators, then 8 lanes and the tail
  * combined in a fixed order (the generic loop below sums in the same
  * order, so both paths agree up to FMA rounding). */
@@ -131,14 +147,7 @@ static float dot_bf16_avx2(const float *x, const uint16_t *w, int n)
     }
     float a[8];
     _mm256_storeu_ps(a, _mm256_add_ps(a0, a1));
-    float s = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
-    for (; i < n; i++) {
-        uint32_t u = (uint32_t)w[i] << 16;
-        float f;
-        memcpy(&f, &u, sizeof f);
-        s += x[i] * f;
-    }
-    return s;
+    return dot_bf16_finish(a, x, w, i, n);
 }
 
 float gr_vdot_bf16(const float *x, const uint16_t *w, int n)
@@ -148,27 +157,11 @@ float gr_vdot_bf16(const float *x, const uint16_t *w, int n)
     int i = 0;
     for (; i + 16 <= n; i += 16)
         for (int j = 0; j < 8; j++) {
-            uint32_t u0 = (uint32_t)w[i + j] << 16, u1 = (uint32_t)w[i + 8 + j] << 16;
-            float f0, f1;
-            memcpy(&f0, &u0, sizeof f0);
-            memcpy(&f1, &u1, sizeof f1);
-            a[j] += x[i + j] * f0;
-            b[j] += x[i + 8 + j] * f1;
+            a[j] += x[i + j] * bf16_widen(w[i + j]);
+            b[j] += x[i + 8 + j] * bf16_widen(w[i + 8 + j]);
         }
     for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++) {
-            uint32_t u = (uint32_t)w[i + j] << 16;
-            float f;
-            memcpy(&f, &u, sizeof f);
-            a[j] += x[i + j] * f;
-        }
+        for (int j = 0; j < 8; j++) a[j] += x[i + j] * bf16_widen(w[i + j]);
     for (int j = 0; j < 8; j++) a[j] += b[j];
-    float s = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
-    for (; i < n; i++) {
-        uint32_t u = (uint32_t)w[i] << 16;
-        float f;
-        memcpy(&f, &u, sizeof f);
-        s += x[i] * f;
-    }
-    return s;
+    return dot_bf16_finish(a, x, w, i, n);
 }
