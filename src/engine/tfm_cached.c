@@ -16,12 +16,16 @@
  * the block (norms, the fused QKV projection, the output projection, the FFN,
  * residuals) runs once over all N rows, so single-token steps of many
  * sequences share one GEMM per projection (gr_linear_forward; for N <= 4
- * rows, dot products with the weight rows instead, see linear_fwd). Attention is parallel over
- * (sequence, head) units: the new queries of a sequence read the prefix keys
- * of the root slot and the slot's own keys (written just before, after RoPE)
- * in two segments; a block of query rows uses GEMMs for the scores and the
- * weighted sum of values, a single query row (the decoding step) uses dot
- * products and axpys directly. LoRA adapters attached to the model (lora.c)
+ * rows, dot products with the weight rows instead, see linear_fwd; the
+ * weights may be read from a bf16 or packed snapshot held by the cache,
+ * set_weights). Attention is parallel over (run, head) units: the new
+ * queries of a sequence read the prefix keys of the root slot and the slot's
+ * own keys (written just before, after RoPE) in two segments; a block of
+ * query rows uses GEMMs for the scores and the weighted sum of values, a
+ * single query row (the decoding step) uses dot products and axpys directly,
+ * and a run of single-query beams reading the same prefix (group_sequences)
+ * is attended together with two GEMMs over the prefix, packed once per root
+ * (attend_beams, pack_prefix). LoRA adapters attached to the model (lora.c)
  * are applied through the same hooks as in gr_tfm_forward. Like
  * gr_tfm_forward, the pass runs in one parallel region (par.h) whose team
  * calls every op (a small step, e.g. one sequence, runs on the calling
