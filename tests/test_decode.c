@@ -662,6 +662,21 @@ static void test_bf16_weights(void)
     gr_lm_free(lm);
     free(ref);
     free(got);
+
+    /* a weight copy holds at most 256 layers: a deeper model is refused with
+     * a message, and decodes on without a copy */
+    gr_tfm_config deep;
+    gr_lm_config_preset(&deep, GR_ARCH_LLAMA, 257, 8, 2, 1, 16, 8, 16);
+    gr_lm *dl = gr_lm_init(GR_ARCH_LLAMA, &deep, 3);
+    REQUIRE(dl);
+    gr_kv_cache *dc = gr_lm_kv_cache_init(dl, 1, 8);
+    REQUIRE(dc);
+    CHECK(gr_kv_cache_set_bf16_weights(dc, gr_lm_tfm(dl)) == GR_ERR);
+    CHECK_HAS(gr_error_message(), "257 layers");
+    CHECK(gr_kv_cache_set_packed_weights(dc, gr_lm_tfm(dl)) == GR_ERR);
+    CHECK(gr_kv_cache_bf16_head(dc, gr_lm_tfm(dl)) == NULL);
+    gr_kv_cache_free(dc);
+    gr_lm_free(dl);
 }
 
 /* Packed fp32 decoding weights: the same logits, bit for bit (AVX2: the

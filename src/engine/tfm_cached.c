@@ -395,8 +395,8 @@ static int ensure_ws(gr_kv_cache *c, const gr_tfm *m, int64_t N, size_t scr_n)
 /* Rows of a few tokens (the decoding step of one or a few sequences): a
  * GEMM would pack the whole weight matrix for each call, which costs as much
  * as the product itself, so take dot products with the weight rows directly
- * (llama2.c's matmul), in parallel over output channels for large layers. */
-#define SMALL_N 4 /* measured on stories260K: 1.8x faster single-stream steps */
+ * (llama2.c's matmul), in parallel over output channels for large layers;
+ * up to GR_DECODE_DOT_ROWS rows. */
 
 static void add_bias_rows(float *out, const float *b, int N, int OC)
 {
@@ -424,7 +424,7 @@ static void linear_rows(float *out, const float *inp, const float *w, const uint
 static void linear_fwd(float *out, const float *inp, const float *w, const uint16_t *w16, const float *wp,
                        const float *b, int N, int C, int OC)
 {
-    if (N <= SMALL_N) {
+    if (N <= GR_DECODE_DOT_ROWS) {
         GR_PAR_RUN(gr_ops_threads((double)N * C * OC), linear_rows(out, inp, w, w16, b, N, C, OC));
     } else if (wp) {
         gr_gemm_packed(0, N, OC, C, 1.0f, inp, C, wp, b, 0.0f, out, OC); /* shared by the team, as gr_gemm */

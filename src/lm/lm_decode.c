@@ -12,8 +12,7 @@
 /* Logits of a few rows (single-stream decoding): dot products with the
  * head's rows (its bf16 copy W16 when the cache holds one), in parallel over
  * the vocabulary. A GEMM would pack the whole head at every call, which
- * costs more than the product for a handful of rows. */
-#define LOGIT_ROWS_MAX 4
+ * costs more than the product for a handful of rows (GR_DECODE_DOT_ROWS). */
 
 static void logits_rows(const gr_lm *lm, const float *W, const uint16_t *W16, int n, float *out)
 {
@@ -53,7 +52,7 @@ int gr_lm_decode_step(gr_lm *lm, gr_kv_cache *c, const int32_t *tokens, const in
     for (int s = 0; s < n_seq; s++) lm->pos[s] = seq_off[s + 1] - 1;
     const float *W = gr_tfm_head(lm->tfm, 0);
     const uint16_t *W16 = gr_kv_cache_bf16_head(c, lm->tfm);
-    if (n_seq <= LOGIT_ROWS_MAX) {
+    if (n_seq <= GR_DECODE_DOT_ROWS) {
         logits_rows(lm, W, W16, n_seq, logits);
         return GR_OK;
     }
