@@ -29,10 +29,11 @@ static gr_dataset *world(void)
     return d;
 }
 
-static const char *kv_gen[] = {"gen.dim=16", "gen.layers=1", "gen.heads=2", "gen.ctx=64", "gen.epochs=2",
+/* round_steps 0/1: one pass per epoch (1 step is always less than a pass) */
+static const char *kv_gen[] = {"gen.dim=16", "gen.layers=1", "gen.heads=2", "gen.ctx=64", "gen.epochs=2", "gen.round_steps=0",
                                "gen.beams=6", "gen.batch=512", "gen.lr=5e-3", "gen.vocab=300"};
 static const char *kv_sid[] = {"gen-sid.dim=16", "gen-sid.layers=1", "gen-sid.heads=2", "gen-sid.ctx=32",
-                               "gen-sid.epochs=2", "gen-sid.beams=6", "gen-sid.batch=512", "gen-sid.lr=5e-3",
+                               "gen-sid.epochs=2", "gen-sid.round_steps=1", "gen-sid.beams=6", "gen-sid.batch=512", "gen-sid.lr=5e-3",
                                "gen-sid.sid_dim=8", "gen-sid.sid_levels=2"};
 
 #define NQ 12
@@ -71,6 +72,12 @@ static void round_trip(const char *name, const char **kv, int nkv, const char *f
     free(gr_test_read_file(path, &fsize));
     printf("  %s: %zu bytes\n", file, fsize);
     gr_test_save_seed(path, file);
+    gr_gguf *gf = gr_gguf_open(path); /* the training schedule is recorded */
+    REQUIRE(gf);
+    int64_t rs = -1;
+    CHECK(gr_gguf_get_int(gf, "genrec.gen.round_steps", &rs) == GR_OK);
+    CHECK_EQ_INT(rs, strcmp(name, "gen-sid") ? 0 : 1);
+    gr_gguf_close(gf);
 
     gr_rec_catalog *cat = NULL;
     gr_model *m2 = gr_model_load(path, &cat);
@@ -226,6 +233,7 @@ static void e_no_model(gr_gguf_builder *b, const gr_gguf *g) { (void)g; gr_gguf_
 static void e_ctx(gr_gguf_builder *b, const gr_gguf *g) { (void)g; gr_gguf_set_i32(b, "genrec.gen.ctx", 1 << 20); }
 static void e_dim(gr_gguf_builder *b, const gr_gguf *g) { (void)g; gr_gguf_set_i32(b, "genrec.gen.dim", 32); }
 static void e_beams(gr_gguf_builder *b, const gr_gguf *g) { (void)g; gr_gguf_set_i32(b, "genrec.gen.beams", -4); }
+static void e_round(gr_gguf_builder *b, const gr_gguf *g) { (void)g; gr_gguf_set_i32(b, "genrec.gen.round_steps", -1); }
 static void e_trie_item(gr_gguf_builder *b, const gr_gguf *g)
 {
     const gr_gguf_kv *kv = gr_gguf_find(g, "genrec.trie");
@@ -345,6 +353,7 @@ static void test_corrupt_files(void)
     expect_bad(gen, e_ctx, "genrec.gen.ctx");
     expect_bad(gen, e_dim, "llama.embedding_length");
     expect_bad(gen, e_beams, "genrec.gen.beams");
+    expect_bad(gen, e_round, "genrec.gen.round_steps");
     expect_bad(gen, e_trie_item, "genrec.trie");
     expect_bad(gen, e_trie_token, "genrec.trie");
     expect_bad(gen, e_answer, "genrec.items.answer_ids");

@@ -95,7 +95,7 @@ int cmd_demo(int argc, char **argv)
         {"users", CLI_INT, "N", "users in the world (default 1000)", &users},
         {"items", CLI_INT, "N", "items in the world (default 1500)", &items},
         {"models", CLI_STR, "LIST", "models to compare (default pop,bprmf,bm25,sasrec,gen-sid)", &models_arg},
-        {"param", CLI_LIST, "KEY=VALUE", "model hyperparameter, repeatable (see genrec eval --help); the demo caps sasrec.epochs=30, bprmf.epochs=40, gen-sid.epochs=10, gen.epochs=4", &params},
+        {"param", CLI_LIST, "KEY=VALUE", "model hyperparameter, repeatable (see genrec eval --help); the demo caps sasrec.epochs=30, bprmf.epochs=40, gen-sid.epochs=5, gen.epochs=4", &params},
         {"threads", CLI_INT, "N", "compute threads (default: physical cores)", &threads},
         {"quiet", CLI_FLAG, NULL, "no training progress", &quiet},
         {NULL, 0, NULL, NULL, NULL},
@@ -131,7 +131,7 @@ int cmd_demo(int argc, char **argv)
     /* The demo caps training so the whole story (baselines and gen-sid) runs in
      * minutes on 2 cores, not measured quietly yet; user --param values come
      * later in the list and win. */
-    const char *kv[80] = {"sasrec.epochs=30", "sasrec.patience=5", "bprmf.epochs=40", "gen-sid.epochs=10",
+    const char *kv[80] = {"sasrec.epochs=30", "sasrec.patience=5", "bprmf.epochs=40", "gen-sid.epochs=5",
                           "gen-sid.patience=3", "gen.epochs=4", "gen.patience=2"};
     int n_kv = 7;
     if (params.n > (int)(sizeof kv / sizeof kv[0]) - n_kv) {

@@ -17,8 +17,9 @@
  * epoch at the cost of one pass over the sequence instead of one pass per
  * prefix.
  *
- * Training: the generic trainer (AdamW, warmup + cosine, clipping). After
- * every epoch the model is evaluated on the validation queries with the real
+ * Training: the generic trainer (AdamW, warmup + cosine, clipping). An
+ * epoch is one pass over the windows, or the fewest whole passes that make
+ * round_steps optimizer steps. After every epoch the model is evaluated on the validation queries with the real
  * decoder (ctx->validate -> score -> beam search, assistant off); training
  * stops after `patience` epochs without a better NDCG@10 and the best
  * parameters return.
@@ -37,7 +38,7 @@
  * Hyperparameters (NAME.KEY=VALUE, NAME = gen or gen-sid): dim 128, layers
  * 2, heads 4, ff 0 (= 3 x dim, SwiGLU), ctx 256, vocab 0 (titles: auto, see
  * gen_items.c), dropout 0.1, lr 2e-3, wd 0.01, batch 4096 (tokens per step),
- * epochs 20, patience 3, beams 20, lambda 0, max_hist 50, assist 1,
+ * epochs 20, round_steps 100, patience 3, beams 20, lambda 0, max_hist 50, assist 1,
  * seed_offset 0; gen-sid also sid_levels 3, sid_k 0 (rule of semid.h),
  * sid_dim 64, sid_emb 2 (text + collaborative embeddings, gen_items.c).
  *
@@ -365,12 +366,22 @@ static int gen_fit(gr_model *m, const gr_split *sp, gr_fit_ctx *ctx)
     g->fitted = 1;
     gr_tfm *tfm = gr_lm_tfm(g->lm);
     const int64_t np = gr_tfm_n_params(tfm), ntok = g->woff[g->n_win];
-    const int64_t steps_per_epoch = (ntok + g->batch - 1) / g->batch;
+    /* an "epoch" (the unit of validation, patience and the epoch cap) is one
+     * pass over the windows, or as many passes as make round_steps optimizer
+     * steps where a pass is shorter (small catalogues: a pass of Scientific's
+     * semantic IDs is 15 steps), so the schedule and the number of
+     * validations do not shrink with the dataset */
+    const int64_t steps_per_pass = (ntok + g->batch - 1) / g->batch;
+    const int64_t passes = g->round_steps > steps_per_pass ? (g->round_steps + steps_per_pass - 1) / steps_per_pass : 1;
+    const int64_t steps_per_epoch = passes * steps_per_pass;
     if (verbose) {
         gr_log(1, "%s %d items, vocab %d, trie %d nodes (depth %d), %lld windows / %lld tokens, %lld parameters "
                "(%.1fs)\n", g->name, (int)g->n_items, gr_lm_vocab(g->lm), (int)g->tr->n_nodes,
                (int)g->tr->max_depth, (long long)g->n_win, (long long)ntok, (long long)np, gr_time_now() - t0);
         if (g->sid) gr_semid_print_report(g->sid, stderr);
+        gr_log(1, "%s epoch = %lld pass%s of %lld steps (round_steps %d), at most %d epochs, patience %d\n", g->name,
+               (long long)passes, passes > 1 ? "es" : "", (long long)steps_per_pass, g->round_steps, g->epochs,
+               g->patience);
     }
     uint8_t *mask = gr_alloc((size_t)np, 1);
     g->best = gr_alloc((size_t)np, sizeof(float));
@@ -399,7 +410,7 @@ static int gen_fit(gr_model *m, const gr_split *sp, gr_fit_ctx *ctx)
     g->training = 1; /* validate the language model alone (beam search, no assistant) */
     for (int ep = 1; ep <= g->epochs; ep++) {
         double te = gr_time_now();
-        /* an epoch = steps_per_epoch steps (about one pass: the micro-batch
+        /* an epoch = steps_per_epoch steps (whole passes: the micro-batch
          * callback reshuffles whenever it has used every window) */
         if (gr_trainer_run_until(tr, (int64_t)ep * steps_per_epoch) != GR_OK) { rc = GR_ERR; break; }
         g->epochs_run = ep;
@@ -477,12 +488,12 @@ static int p_float(const gr_params *p, const gen_model *g, const char *key, doub
 static gr_model *create(const gr_params *p, gen_items items)
 {
     static const char *const known_gen[] = {"gen.dim", "gen.layers", "gen.heads", "gen.ff", "gen.ctx", "gen.vocab",
-        "gen.dropout", "gen.lr", "gen.wd", "gen.batch", "gen.epochs", "gen.patience", "gen.beams", "gen.lambda",
+        "gen.dropout", "gen.lr", "gen.wd", "gen.batch", "gen.epochs", "gen.round_steps", "gen.patience", "gen.beams", "gen.lambda",
         "gen.max_hist", "gen.assist", "gen.seed_offset", "gen.ground", "gen.ground_gamma", "gen.ground_pool",
         "gen.ground_beams", "gen.load", NULL};
     static const char *const known_sid[] = {"gen-sid.dim", "gen-sid.layers", "gen-sid.heads", "gen-sid.ff",
         "gen-sid.ctx", "gen-sid.dropout", "gen-sid.lr", "gen-sid.wd", "gen-sid.batch", "gen-sid.epochs",
-        "gen-sid.patience", "gen-sid.beams", "gen-sid.lambda", "gen-sid.max_hist", "gen-sid.assist",
+        "gen-sid.round_steps", "gen-sid.patience", "gen-sid.beams", "gen-sid.lambda", "gen-sid.max_hist", "gen-sid.assist",
         "gen-sid.seed_offset", "gen-sid.sid_levels", "gen-sid.sid_k", "gen-sid.sid_dim", "gen-sid.sid_emb", "gen-sid.ground", "gen-sid.ground_gamma", "gen-sid.ground_pool",
         "gen-sid.ground_beams", "gen-sid.load", NULL};
     gen_model *g = gr_calloc(1, sizeof *g);
@@ -497,6 +508,7 @@ static gr_model *create(const gr_params *p, gen_items items)
         p_int(p, g, "heads", 4, 1, 64, &g->heads) || p_int(p, g, "ff", 0, 0, 65536, &g->ff) ||
         p_int(p, g, "ctx", 256, 16, 8192, &g->ctx) || p_int(p, g, "vocab", 0, 0, 1 << 20, &g->vocab) ||
         p_int(p, g, "batch", 4096, 16, 1 << 24, &g->batch) || p_int(p, g, "epochs", 20, 1, 100000, &g->epochs) ||
+        p_int(p, g, "round_steps", 100, 0, 1 << 30, &g->round_steps) ||
         p_int(p, g, "patience", 3, 1, 100000, &g->patience) || p_int(p, g, "beams", 20, 1, 1024, &g->beams) ||
         p_int(p, g, "max_hist", 50, 1, 1 << 20, &g->max_hist) ||
         p_int(p, g, "seed_offset", 0, 0, 1 << 30, &seed_off) ||

@@ -28,7 +28,7 @@ typedef struct gen_model {
     /* hyperparameters (gen_params_*; stored in the model file) */
     gen_items items;
     gen_decode decode;
-    int dim, layers, heads, ff, ctx, vocab, batch, epochs, patience, beams, max_hist;
+    int dim, layers, heads, ff, ctx, vocab, batch, epochs, round_steps, patience, beams, max_hist;
     float dropout, lr, wd, lambda;
     int sid_levels, sid_k, sid_dim;   /* semantic IDs: levels L, codes per level (0 = rule), embedding dim */
     int sid_emb;                      /* semantic IDs from 0 text, 1 collaborative, 2 both embeddings */

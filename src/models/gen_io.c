@@ -95,6 +95,7 @@ static int save_build(gr_model *m, const gr_split *s, gr_gguf_builder *b)
         rc = hp_fields[i].is_float ? gr_gguf_set_f32(b, key, *(const float *)p) : gr_gguf_set_i32(b, key, *(const int *)p);
     }
     rc = rc ? rc : gr_gguf_set_i64(b, "genrec.gen.seed_offset", g->seed_offset);
+    rc = rc ? rc : gr_gguf_set_i32(b, "genrec.gen.round_steps", g->round_steps);
     rc = rc ? rc : gr_gguf_set_i32(b, "genrec.gen.bos", g->bos);
     rc = rc ? rc : gr_gguf_set_i32(b, "genrec.gen.eos", g->eos);
     rc = rc ? rc : gr_gguf_set_str(b, "genrec.gen.template", g->tmpl.name ? g->tmpl.name : "compact");
@@ -297,6 +298,11 @@ static int load_hparams(const rd *r, gen_model *g, gen_items items)
         }
     }
     if (rd_int(r, "genrec.gen.seed_offset", 0, 1 << 30, &g->seed_offset) != GR_OK) return GR_ERR;
+    /* files written before round_steps existed trained one pass per epoch */
+    v = 0;
+    if (gr_gguf_find(r->gg, "genrec.gen.round_steps") && rd_int(r, "genrec.gen.round_steps", 0, 1 << 30, &v) != GR_OK)
+        return GR_ERR;
+    g->round_steps = (int)v;
     if (g->dim % g->heads)
         return gr_errorf("%s: field 'genrec.gen.heads' = %d does not divide genrec.gen.dim = %d", r->name, g->heads,
                          g->dim);
