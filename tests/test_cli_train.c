@@ -61,8 +61,8 @@ static void test_train_recommend(void)
     CHECK_HAS(out, "--out FILE.gguf");
 
     snprintf(args, sizeof args,
-             "train --data '%s/w' --model gen --param gen.epochs=1 --param gen.round_steps=0 --param gen.dim=16 --param gen.layers=1 "
-             "--param gen.heads=2 --param gen.ctx=64 --param gen.batch=512 --param gen.vocab=300 --beams 8 "
+             "train --data '%s/w' --model gen --param gen.epochs=1 --param gen.round_steps=0 --param gen.dim=16 "
+             "--param gen.layers=1 --param gen.heads=2 --param gen.ctx=64 --param gen.batch=512 --param gen.vocab=300 --beams 8 "
              "--threads 2 --quiet --out '%s'", tmp, model);
     int rc = run(args, &out, &err);
     if (rc) fprintf(stderr, "%s", err ? err : "");

@@ -23,12 +23,12 @@ static gr_dataset *world(void)
     return d;
 }
 
-static const char *kv[] = {"gen.dim=32", "gen.layers=1", "gen.heads=2", "gen.ctx=96", "gen.epochs=10", "gen.round_steps=0",
-                           "gen.patience=3", "gen.beams=10", "gen.batch=1024", "gen.lr=5e-3", "gen.vocab=384"};
+static const char *kv[] = {"gen.dim=32", "gen.layers=1", "gen.heads=2", "gen.ctx=96", "gen.epochs=10",
+                           "gen.round_steps=0", "gen.patience=3", "gen.beams=10", "gen.batch=1024", "gen.lr=5e-3", "gen.vocab=384"};
 
 static const char *kv_sid[] = {"gen-sid.dim=32", "gen-sid.layers=1", "gen-sid.heads=2", "gen-sid.ctx=96",
-                               "gen-sid.epochs=10", "gen-sid.round_steps=0", "gen-sid.patience=3", "gen-sid.beams=10", "gen-sid.batch=1024",
-                               "gen-sid.lr=5e-3", "gen-sid.sid_dim=16"};
+                               "gen-sid.epochs=10", "gen-sid.round_steps=0", "gen-sid.patience=3", "gen-sid.beams=10",
+                               "gen-sid.batch=1024", "gen-sid.lr=5e-3", "gen-sid.sid_dim=16"};
 
 static char saved[1024]; /* the first gen model, for the decoding variants (gen.load) */
 

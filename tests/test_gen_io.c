@@ -12,6 +12,7 @@
 #include "genrec/gguf.h"
 #include "genrec/model.h"
 #include "genrec/synth.h"
+#include "models/gen_internal.h"
 
 #include <stdlib.h>
 
@@ -30,11 +31,11 @@ static gr_dataset *world(void)
 }
 
 /* round_steps 0/1: one pass per epoch (1 step is always less than a pass) */
-static const char *kv_gen[] = {"gen.dim=16", "gen.layers=1", "gen.heads=2", "gen.ctx=64", "gen.epochs=2", "gen.round_steps=0",
-                               "gen.beams=6", "gen.batch=512", "gen.lr=5e-3", "gen.vocab=300"};
+static const char *kv_gen[] = {"gen.dim=16", "gen.layers=1", "gen.heads=2", "gen.ctx=64", "gen.epochs=2",
+                               "gen.round_steps=0", "gen.beams=6", "gen.batch=512", "gen.lr=5e-3", "gen.vocab=300"};
 static const char *kv_sid[] = {"gen-sid.dim=16", "gen-sid.layers=1", "gen-sid.heads=2", "gen-sid.ctx=32",
-                               "gen-sid.epochs=2", "gen-sid.round_steps=1", "gen-sid.beams=6", "gen-sid.batch=512", "gen-sid.lr=5e-3",
-                               "gen-sid.sid_dim=8", "gen-sid.sid_levels=2"};
+                               "gen-sid.epochs=2", "gen-sid.round_steps=1", "gen-sid.beams=6", "gen-sid.batch=512",
+                               "gen-sid.lr=5e-3", "gen-sid.sid_dim=8", "gen-sid.sid_levels=2"};
 
 #define NQ 12
 
@@ -196,24 +197,28 @@ static void test_other_models_refused(void)
 
 typedef void (*edit_fn)(gr_gguf_builder *b, const gr_gguf *g);
 
-/* Copy src into dst with every key/value and tensor, then apply edit. */
-static int rewrite(const char *src, const char *dst, edit_fn edit)
+/* Copy src into dst with every key/value (but skip, when not NULL) and
+ * tensor, then apply edit (when not NULL). */
+static int rewrite_skip(const char *src, const char *dst, edit_fn edit, const char *skip)
 {
     gr_gguf *g = gr_gguf_open(src);
     if (!g) return GR_ERR;
     gr_gguf_builder *b = gr_gguf_builder_new();
     int rc = b ? GR_OK : GR_ERR;
-    for (int64_t i = 0; i < gr_gguf_n_kv(g) && rc == GR_OK; i++) rc = gr_gguf_set_kv(b, gr_gguf_kv_at(g, i));
+    for (int64_t i = 0; i < gr_gguf_n_kv(g) && rc == GR_OK; i++)
+        if (!skip || strcmp(gr_gguf_kv_at(g, i)->key, skip)) rc = gr_gguf_set_kv(b, gr_gguf_kv_at(g, i));
     for (int64_t i = 0; i < gr_gguf_n_tensors(g) && rc == GR_OK; i++) {
         const gr_gguf_tensor *t = gr_gguf_tensor_at(g, i);
         rc = gr_gguf_add_tensor(b, t->name, t->type, t->n_dims, t->ne, t->data, t->n_bytes);
     }
-    if (rc == GR_OK) edit(b, g);
+    if (rc == GR_OK && edit) edit(b, g);
     if (rc == GR_OK) rc = gr_gguf_write(b, dst);
     gr_gguf_builder_free(b);
     gr_gguf_close(g);
     return rc;
 }
+
+static int rewrite(const char *src, const char *dst, edit_fn edit) { return rewrite_skip(src, dst, edit, NULL); }
 
 /* A copy of int32 array key with element i set to v. */
 static void set_i32_elem(gr_gguf_builder *b, const gr_gguf *g, const char *key, int64_t i, int32_t v)
@@ -354,6 +359,18 @@ static void test_corrupt_files(void)
     expect_bad(gen, e_dim, "llama.embedding_length");
     expect_bad(gen, e_beams, "genrec.gen.beams");
     expect_bad(gen, e_round, "genrec.gen.round_steps");
+    /* the epoch rule: whole passes making at least round_steps steps */
+    CHECK_EQ_INT(gen_epoch_passes(15, 100), 7); /* Scientific's semantic IDs: 105 steps */
+    CHECK_EQ_INT(gen_epoch_passes(80, 100), 2);
+    CHECK_EQ_INT(gen_epoch_passes(100, 100), 1);
+    CHECK_EQ_INT(gen_epoch_passes(154, 100), 1);
+    CHECK_EQ_INT(gen_epoch_passes(1, 0), 1);
+    /* a file from before round_steps existed loads, as one pass per epoch */
+    const char *old = gr_test_path("old.gguf");
+    REQUIRE(rewrite_skip(sid, old, NULL, "genrec.gen.round_steps") == GR_OK);
+    CHECK((ok = gr_model_load(old, NULL)) != NULL);
+    if (ok) CHECK_EQ_INT(((const gen_model *)ok->impl)->round_steps, 0);
+    gr_model_free(ok);
     expect_bad(gen, e_trie_item, "genrec.trie");
     expect_bad(gen, e_trie_token, "genrec.trie");
     expect_bad(gen, e_answer, "genrec.items.answer_ids");

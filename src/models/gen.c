@@ -19,8 +19,8 @@
  *
  * Training: the generic trainer (AdamW, warmup + cosine, clipping). An
  * epoch is one pass over the windows, or the fewest whole passes that make
- * round_steps optimizer steps. After every epoch the model is evaluated on the validation queries with the real
- * decoder (ctx->validate -> score -> beam search, assistant off); training
+ * round_steps optimizer steps. After every epoch the model is evaluated on
+ * the validation queries with the real decoder (ctx->validate -> score -> beam search, assistant off); training
  * stops after `patience` epochs without a better NDCG@10 and the best
  * parameters return.
  *
@@ -38,8 +38,8 @@
  * Hyperparameters (NAME.KEY=VALUE, NAME = gen or gen-sid): dim 128, layers
  * 2, heads 4, ff 0 (= 3 x dim, SwiGLU), ctx 256, vocab 0 (titles: auto, see
  * gen_items.c), dropout 0.1, lr 2e-3, wd 0.01, batch 4096 (tokens per step),
- * epochs 20, round_steps 100, patience 3, beams 20, lambda 0, max_hist 50, assist 1,
- * seed_offset 0; gen-sid also sid_levels 3, sid_k 0 (rule of semid.h),
+ * epochs 20, round_steps 100, patience 3, beams 20, lambda 0, max_hist 50,
+ * assist 1, seed_offset 0; gen-sid also sid_levels 3, sid_k 0 (rule of semid.h),
  * sid_dim 64, sid_emb 2 (text + collaborative embeddings, gen_items.c).
  *
  * Grounding (NAME.ground = 1, gen_ground.c): free generation mapped to items
@@ -372,7 +372,7 @@ static int gen_fit(gr_model *m, const gr_split *sp, gr_fit_ctx *ctx)
      * semantic IDs is 15 steps), so the schedule and the number of
      * validations do not shrink with the dataset */
     const int64_t steps_per_pass = (ntok + g->batch - 1) / g->batch;
-    const int64_t passes = g->round_steps > steps_per_pass ? (g->round_steps + steps_per_pass - 1) / steps_per_pass : 1;
+    const int64_t passes = gen_epoch_passes(steps_per_pass, g->round_steps);
     const int64_t steps_per_epoch = passes * steps_per_pass;
     if (verbose) {
         gr_log(1, "%s %d items, vocab %d, trie %d nodes (depth %d), %lld windows / %lld tokens, %lld parameters "
@@ -488,14 +488,15 @@ static int p_float(const gr_params *p, const gen_model *g, const char *key, doub
 static gr_model *create(const gr_params *p, gen_items items)
 {
     static const char *const known_gen[] = {"gen.dim", "gen.layers", "gen.heads", "gen.ff", "gen.ctx", "gen.vocab",
-        "gen.dropout", "gen.lr", "gen.wd", "gen.batch", "gen.epochs", "gen.round_steps", "gen.patience", "gen.beams", "gen.lambda",
-        "gen.max_hist", "gen.assist", "gen.seed_offset", "gen.ground", "gen.ground_gamma", "gen.ground_pool",
+        "gen.dropout", "gen.lr", "gen.wd", "gen.batch", "gen.epochs", "gen.round_steps", "gen.patience", "gen.beams",
+        "gen.lambda", "gen.max_hist", "gen.assist", "gen.seed_offset", "gen.ground", "gen.ground_gamma", "gen.ground_pool",
         "gen.ground_beams", "gen.load", NULL};
     static const char *const known_sid[] = {"gen-sid.dim", "gen-sid.layers", "gen-sid.heads", "gen-sid.ff",
         "gen-sid.ctx", "gen-sid.dropout", "gen-sid.lr", "gen-sid.wd", "gen-sid.batch", "gen-sid.epochs",
-        "gen-sid.round_steps", "gen-sid.patience", "gen-sid.beams", "gen-sid.lambda", "gen-sid.max_hist", "gen-sid.assist",
-        "gen-sid.seed_offset", "gen-sid.sid_levels", "gen-sid.sid_k", "gen-sid.sid_dim", "gen-sid.sid_emb", "gen-sid.ground", "gen-sid.ground_gamma", "gen-sid.ground_pool",
-        "gen-sid.ground_beams", "gen-sid.load", NULL};
+        "gen-sid.round_steps", "gen-sid.patience", "gen-sid.beams", "gen-sid.lambda", "gen-sid.max_hist",
+        "gen-sid.assist", "gen-sid.seed_offset", "gen-sid.sid_levels", "gen-sid.sid_k", "gen-sid.sid_dim",
+        "gen-sid.sid_emb", "gen-sid.ground", "gen-sid.ground_gamma", "gen-sid.ground_pool", "gen-sid.ground_beams",
+        "gen-sid.load", NULL};
     gen_model *g = gr_calloc(1, sizeof *g);
     gr_model *m = gr_calloc(1, sizeof *m);
     if (!m || !g) goto fail;

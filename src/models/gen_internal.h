@@ -78,6 +78,13 @@ typedef struct gen_model {
 /* Free the fitted and training state of g (not g itself). */
 void gen_state_free(gen_model *g);
 
+/* Passes over the windows per epoch: 1, or the fewest whole passes that make
+ * round_steps optimizer steps when a pass (steps_per_pass >= 1) is shorter. */
+static inline int64_t gen_epoch_passes(int64_t steps_per_pass, int64_t round_steps)
+{
+    return round_steps > steps_per_pass ? (round_steps + steps_per_pass - 1) / steps_per_pass : 1;
+}
+
 /* gen_items.c: build the vocabulary, language model, answers and trie for
  * the split's items (it, tmpl, sid, lm, ans, ans_len, bos, eos, pop, tr).
  * GR_OK or GR_ERR + error; free partial state with gen_state_free. */

@@ -49,10 +49,13 @@ typedef struct hp_field {
     size_t off;       /* int or float field of gen_model */
     int is_float;
     double lo, hi;    /* the ranges gr_gen_create accepts */
+    int optional;     /* may be missing (files written before it existed) */
+    double def;       /* ... and then takes this value */
 } hp_field;
 
-#define HPI(k, f, lo, hi) {k, offsetof(gen_model, f), 0, lo, hi}
-#define HPF(k, f, lo, hi) {k, offsetof(gen_model, f), 1, lo, hi}
+#define HPI(k, f, lo, hi) {k, offsetof(gen_model, f), 0, lo, hi, 0, 0}
+#define HPF(k, f, lo, hi) {k, offsetof(gen_model, f), 1, lo, hi, 0, 0}
+#define HPI_OPT(k, f, lo, hi, def) {k, offsetof(gen_model, f), 0, lo, hi, 1, def}
 static const hp_field hp_fields[] = {
     HPI("dim", dim, 8, 4096), HPI("layers", layers, 1, 64), HPI("heads", heads, 1, 64),
     HPI("ff", ff, 0, 65536), HPI("ctx", ctx, 16, 8192), HPI("vocab", vocab, 0, 1 << 20),
@@ -61,12 +64,14 @@ static const hp_field hp_fields[] = {
     HPI("sid_levels", sid_levels, 1, GR_SEMID_MAX_LEVELS), HPI("sid_k", sid_k, 0, 65536),
     HPI("sid_dim", sid_dim, 2, 4096), HPI("sid_emb", sid_emb, 0, 2), HPI("ground_pool", ground_pool, 0, 1),
     HPI("ground_beams", ground_beams, 1, 256),
+    HPI_OPT("round_steps", round_steps, 0, 1 << 30, 0), /* absent: one pass per epoch, as trained then */
     HPI("epochs_run", epochs_run, 0, 100000), HPI("best_epoch", best_epoch, 0, 100000),
     HPF("dropout", dropout, 0.0, 0.99), HPF("lr", lr, 0.0, 1.0), HPF("wd", wd, 0.0, 10.0),
     HPF("lambda", lambda, 0.0, 10.0), HPF("assist", assist, -1.0, 1.0), HPF("ground_gamma", ground_gamma, -1.0, 1e6),
 };
 #undef HPI
 #undef HPF
+#undef HPI_OPT
 #define N_HP ((int)(sizeof hp_fields / sizeof hp_fields[0]))
 
 /* ---- saving ----------------------------------------------------------------------- */
@@ -95,7 +100,6 @@ static int save_build(gr_model *m, const gr_split *s, gr_gguf_builder *b)
         rc = hp_fields[i].is_float ? gr_gguf_set_f32(b, key, *(const float *)p) : gr_gguf_set_i32(b, key, *(const int *)p);
     }
     rc = rc ? rc : gr_gguf_set_i64(b, "genrec.gen.seed_offset", g->seed_offset);
-    rc = rc ? rc : gr_gguf_set_i32(b, "genrec.gen.round_steps", g->round_steps);
     rc = rc ? rc : gr_gguf_set_i32(b, "genrec.gen.bos", g->bos);
     rc = rc ? rc : gr_gguf_set_i32(b, "genrec.gen.eos", g->eos);
     rc = rc ? rc : gr_gguf_set_str(b, "genrec.gen.template", g->tmpl.name ? g->tmpl.name : "compact");
@@ -286,7 +290,10 @@ static int load_hparams(const rd *r, gen_model *g, gen_items items)
         const hp_field *f = &hp_fields[i];
         snprintf(key, sizeof key, "genrec.gen.%s", f->key);
         char *p = (char *)g + f->off;
-        if (f->is_float) {
+        if (f->optional && !gr_gguf_find(r->gg, key)) {
+            if (f->is_float) *(float *)p = (float)f->def;
+            else *(int *)p = (int)f->def;
+        } else if (f->is_float) {
             double x;
             if (gr_gguf_get_float(r->gg, key, &x) != GR_OK) return GR_ERR;
             if (!(x >= f->lo && x <= f->hi))
@@ -298,11 +305,6 @@ static int load_hparams(const rd *r, gen_model *g, gen_items items)
         }
     }
     if (rd_int(r, "genrec.gen.seed_offset", 0, 1 << 30, &g->seed_offset) != GR_OK) return GR_ERR;
-    /* files written before round_steps existed trained one pass per epoch */
-    v = 0;
-    if (gr_gguf_find(r->gg, "genrec.gen.round_steps") && rd_int(r, "genrec.gen.round_steps", 0, 1 << 30, &v) != GR_OK)
-        return GR_ERR;
-    g->round_steps = (int)v;
     if (g->dim % g->heads)
         return gr_errorf("%s: field 'genrec.gen.heads' = %d does not divide genrec.gen.dim = %d", r->name, g->heads,
                          g->dim);
