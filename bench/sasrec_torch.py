@@ -304,7 +304,7 @@ def main():
     ap.add_argument("--heads", type=int, default=1)
     ap.add_argument("--max-len", type=int, default=200, help="0 = the automatic rule of sasrec.c")
     ap.add_argument("--dropout", type=float, default=0.2)
-    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--wd", type=float, default=0.0)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--epochs", type=int, default=200)

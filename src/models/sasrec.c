@@ -35,7 +35,7 @@
  * configuration: sampled with cosine logits / temperature, 0.05).
  *
  * Hyperparameters (sasrec.KEY=VALUE): dim 64, layers 2, heads 1, ff (0 = dim),
- * max_len 0 (auto), dropout 0.2, lr 1e-3, wd 0, batch 128, epochs 200,
+ * max_len 0 (auto), dropout 0.2, lr 2e-3, wd 0, batch 128, epochs 200,
  * patience 10, eval_every 1, loss ce, negatives 128, temperature (1 for
  * sampled, 0.05 for cosine), seed_offset 0 (added to ctx->seed).
  * Deterministic for a given ctx->seed and thread count. */
@@ -453,7 +453,7 @@ gr_model *gr_sasrec_create(const gr_params *p)
              param_int(p, "sasrec.ff", 0, 0, 65536, &s->ff) == GR_OK &&
              param_int(p, "sasrec.max_len", 0, 0, 4096, &s->max_len_param) == GR_OK &&
              param_float(p, "sasrec.dropout", 0.2, 0.0, 0.95, &s->dropout) == GR_OK &&
-             param_float(p, "sasrec.lr", 1e-3, 0.0, 10.0, &s->lr) == GR_OK &&
+             param_float(p, "sasrec.lr", 2e-3, 0.0, 10.0, &s->lr) == GR_OK &&
              param_float(p, "sasrec.wd", 0.0, 0.0, 10.0, &s->wd) == GR_OK &&
              param_int(p, "sasrec.batch", 128, 1, 65536, &s->batch) == GR_OK &&
              param_int(p, "sasrec.epochs", 200, 0, 1000000, &s->epochs) == GR_OK &&
