@@ -235,7 +235,7 @@ static void set_i32_elem(gr_gguf_builder *b, const gr_gguf *g, const char *key, 
 static void e_model_name(gr_gguf_builder *b, const gr_gguf *g) { (void)g; gr_gguf_set_str(b, "genrec.model", "sasrec"); }
 static void e_model_swap(gr_gguf_builder *b, const gr_gguf *g) { (void)g; gr_gguf_set_str(b, "genrec.model", "gen-sid"); }
 static void e_no_model(gr_gguf_builder *b, const gr_gguf *g) { (void)g; gr_gguf_set_i32(b, "genrec.model", 3); }
-static void e_ctx(gr_gguf_builder *b, const gr_gguf *g) { (void)g; gr_gguf_set_i32(b, "genrec.gen.ctx", 1 << 20); }
+static void e_ctx(gr_gguf_builder *b, const gr_gguf *g) { (void)g; gr_gguf_set_i32(b, "genrec.gen.ctx", 1 << 21); }
 static void e_dim(gr_gguf_builder *b, const gr_gguf *g) { (void)g; gr_gguf_set_i32(b, "genrec.gen.dim", 32); }
 static void e_beams(gr_gguf_builder *b, const gr_gguf *g) { (void)g; gr_gguf_set_i32(b, "genrec.gen.beams", -4); }
 static void e_round(gr_gguf_builder *b, const gr_gguf *g) { (void)g; gr_gguf_set_i32(b, "genrec.gen.round_steps", -1); }

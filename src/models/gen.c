@@ -49,7 +49,23 @@
  * for beam decoding.
  *
  * NAME.load = FILE (load_fitted): start from a model saved by `genrec train`
- * instead of training, to evaluate decoding variants of one trained model. */
+ * instead of training, to evaluate decoding variants of one trained model.
+ *
+ * Pretrained base ("gen" only; parse_base): gen.base = a GGUF, llama2.c .bin
+ * or safetensors model (Llama or GPT-2) with its own tokenizer (found beside
+ * it, or gen.base_tokenizer), fine-tuned instead of a model trained from
+ * scratch; its shape fixes dim/layers/heads/ff/ctx/vocab/dropout (setting
+ * them is an error). gen.template = compact | d3 | bigrec (genrec/itemtext.h;
+ * default d3 with a base, compact without), gen.category = the templates'
+ * {cat}. Compact prompts train on the packed windows above; an instruction
+ * template trains on one SFT sample per training prefix (gr_sft_build: the
+ * template's prompt of the last max_hist items, default the template's 10,
+ * then the answer, loss on the answer only), or on gen.sft_samples of them
+ * drawn by seed (BIGRec's few-shot setting). gen.lora = r trains LoRA
+ * adapters (gen.lora_alpha, default 2r; gen.lora_targets, default
+ * attn_q,attn_v as BIGRec) on the frozen base instead of every weight, and
+ * merges them into the base after training. Defaults with a base are D3's
+ * SFT settings: lr 3e-4, epochs 3, patience 1. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +73,7 @@
 #include "baseline_params.h"
 #include "gen_internal.h"
 #include "genrec/beam.h"
+#include "genrec/lora.h"
 #include "genrec/train.h"
 
 void gen_state_free(gen_model *g)
@@ -79,7 +96,7 @@ void gen_state_free(gen_model *g)
 }
 
 /* Cut every user's training sequence into windows (see the top). */
-static int build_windows(gen_model *g, const gr_split *sp)
+static int build_windows_packed(gen_model *g, const gr_split *sp)
 {
     int64_t cap_tok = 0, cap_win = 0;
     /* upper bounds: every item at most twice, one BOS per window */
@@ -119,6 +136,64 @@ static int build_windows(gen_model *g, const gr_split *sp)
         }
     }
     g->n_win = nw;
+    return GR_OK;
+}
+
+/* Templated prompts: one window per SFT sample (gr_sft_build: the template's
+ * prompt of the sample's last max_hist items, then the answer; loss on the
+ * answer only), over every prefix of the training sequences, or sft_samples
+ * of them drawn with g's rng. */
+static int build_windows_sft(gen_model *g, const gr_split *sp)
+{
+    int64_t nq = 0;
+    gr_query *q = gr_rec_train_queries(sp, g->max_hist, &nq);
+    if (!q) return GR_ERR;
+    if (g->sft_samples > 0 && nq > g->sft_samples) {
+        /* a seeded partial Fisher-Yates shuffle picks the subset, kept in its original order */
+        int64_t *idx = gr_alloc((size_t)nq, sizeof(int64_t));
+        if (!idx) { gr_free(q); return GR_ERR; }
+        for (int64_t i = 0; i < nq; i++) idx[i] = i;
+        for (int64_t i = 0; i < g->sft_samples; i++) {
+            int64_t j = i + (int64_t)gr_rng_below(&g->rng, (uint64_t)(nq - i));
+            int64_t t = idx[i]; idx[i] = idx[j]; idx[j] = t;
+        }
+        uint8_t *keep = gr_calloc((size_t)nq, 1);
+        if (!keep) { gr_free(idx); gr_free(q); return GR_ERR; }
+        for (int64_t i = 0; i < g->sft_samples; i++) keep[idx[i]] = 1;
+        int64_t k = 0;
+        for (int64_t i = 0; i < nq; i++) if (keep[i]) q[k++] = q[i];
+        nq = k;
+        gr_free(keep);
+        gr_free(idx);
+    }
+    gr_sft_set *ss = gr_sft_build(q, nq, &g->tmpl, gr_lm_tokenizer(g->lm), g->it, g->ctx);
+    gr_free(q);
+    if (!ss) return GR_ERR;
+    const int64_t ntok = ss->off[ss->n];
+    g->woff = gr_alloc((size_t)ss->n + 1, sizeof(int64_t));
+    g->wtok = gr_alloc((size_t)ntok + 1, sizeof(int32_t));
+    g->wtgt = gr_alloc((size_t)ntok + 1, sizeof(int32_t));
+    if (!g->woff || !g->wtok || !g->wtgt) { gr_sft_free(ss); return GR_ERR; }
+    memcpy(g->woff, ss->off, sizeof(int64_t) * (size_t)(ss->n + 1));
+    memcpy(g->wtok, ss->ids, sizeof(int32_t) * (size_t)ntok);
+    for (int64_t w = 0; w < ss->n; w++)
+        for (int64_t j = ss->off[w]; j < ss->off[w + 1]; j++)
+            /* the token before an answer token predicts it */
+            g->wtgt[j] = j + 1 < ss->off[w + 1] && ss->mask[j + 1] ? ss->ids[j + 1] : -1;
+    g->n_win = ss->n;
+    gr_sft_free(ss);
+    return GR_OK;
+}
+
+static int build_windows(gen_model *g, const gr_split *sp)
+{
+    if ((gen_templated(g) ? build_windows_sft(g, sp) : build_windows_packed(g, sp)) != GR_OK) return GR_ERR;
+    const int64_t nw = g->n_win;
+    if (nw < 1) return gr_errorf("the split has no training samples");
+    for (int64_t w = 0; w < nw; w++)
+        if (g->woff[w + 1] - g->woff[w] > g->ctx)
+            return gr_errorf("training sample %lld has %lld tokens, more than ctx %d", (long long)w,
+                             (long long)(g->woff[w + 1] - g->woff[w]), g->ctx);
     g->order = gr_alloc((size_t)nw + 1, sizeof(int64_t));
     if (!g->order) return GR_ERR;
     for (int64_t w = 0; w < nw; w++) g->order[w] = w;
@@ -161,9 +236,36 @@ static int gen_micro_batch(void *ctx, gr_rng *rng, float *loss, int64_t *n_token
     return gr_lm_forward_backward(g->lm, &b, loss, rng);
 }
 
+/* Templated prompt ids (gen_internal.h): the last max_hist items, the
+ * oldest dropped until the prompt fits beside the longest answer; if even
+ * the history-free prompt is too long, its tokens after the first are cut
+ * from the left (as gr_sft_build does for training). */
+static int32_t *make_prompt_tmpl(const gen_model *g, const gr_query *q, int64_t *n)
+{
+    const int64_t budget = g->ctx - g->tr->max_depth;
+    gr_prompt_tmpl t = g->tmpl;
+    t.max_hist = g->max_hist;
+    int32_t shown = q->hist_len < g->max_hist ? q->hist_len : g->max_hist;
+    for (;;) {
+        int32_t *p = gr_prompt_encode(&t, gr_lm_tokenizer(g->lm), g->it, q->hist + (q->hist_len - shown), shown, n);
+        if (!p) return NULL;
+        if (*n <= budget) return p;
+        if (shown > 0) {
+            gr_free(p);
+            shown--;
+            continue;
+        }
+        const int64_t cut = *n - budget;
+        memmove(p + 1, p + 1 + cut, sizeof(int32_t) * (size_t)(*n - 1 - cut));
+        *n = budget;
+        return p;
+    }
+}
+
 /* Prompt ids of a history: BOS + the answers of its last items that fit. */
 int32_t *gen_make_prompt(const gen_model *g, const gr_query *q, int64_t *n)
 {
+    if (gen_templated(g)) return make_prompt_tmpl(g, q, n);
     int64_t budget = g->ctx - g->tr->max_depth - 1, used = 1;
     int32_t a = q->hist_len;
     while (a > 0 && q->hist_len - a < g->max_hist && used + g->ans_len[q->hist[a - 1]] <= budget)
@@ -322,7 +424,15 @@ static int load_fitted(gr_model *m, gen_model *g, const gr_split *sp)
     g->ans_len = h->ans_len; h->ans_len = NULL;
     g->it = h->it; h->it = NULL;
     g->sid = h->sid; h->sid = NULL;
+    /* the prompt template is part of training: the file's, whatever the parameters say */
+    gr_free(g->category); g->category = h->category; h->category = NULL;
+    gr_free(g->base); g->base = h->base; h->base = NULL;
     g->tmpl = h->tmpl;
+    g->tmpl.category = g->category;
+    memcpy(g->tmpl_name, h->tmpl_name, sizeof g->tmpl_name);
+    if (!g->max_hist_set) g->max_hist = h->max_hist;
+    g->kv_heads = h->kv_heads;
+    g->lora_rank = h->lora_rank; g->lora_alpha = h->lora_alpha; g->sft_samples = h->sft_samples;
     g->bos = h->bos;
     g->eos = h->eos;
     g->dim = h->dim; g->layers = h->layers; g->heads = h->heads; g->ff = h->ff; g->ctx = h->ctx;
@@ -365,7 +475,17 @@ static int gen_fit(gr_model *m, const gr_split *sp, gr_fit_ctx *ctx)
     m->n_items = sp->n_items;
     g->fitted = 1;
     gr_tfm *tfm = gr_lm_tfm(g->lm);
-    const int64_t np = gr_tfm_n_params(tfm), ntok = g->woff[g->n_win];
+    /* LoRA (gen.lora = r): adapters on the frozen base are what is trained,
+     * kept best and restored; they are merged into the base at the end */
+    gr_lora *lora = NULL;
+    if (g->lora_rank > 0) {
+        gr_lora_config lc = {g->lora_rank, g->lora_alpha, g->lora_targets, gr_rng_u64(&g->rng)};
+        if (!(lora = gr_lora_attach(tfm, &lc))) return gr_error_prefix("fit: gen.lora: ");
+        gr_tfm_set_frozen(tfm, 1);
+    }
+    float *const params = lora ? gr_lora_params(lora) : gr_tfm_params(tfm);
+    float *const grads = lora ? gr_lora_grads(lora) : gr_tfm_grads(tfm);
+    const int64_t np = lora ? gr_lora_n_params(lora) : gr_tfm_n_params(tfm), ntok = g->woff[g->n_win];
     /* an "epoch" (the unit of validation, patience and the epoch cap) is one
      * pass over the windows, or as many passes as make round_steps optimizer
      * steps where a pass is shorter (small catalogues: a pass of Scientific's
@@ -375,9 +495,14 @@ static int gen_fit(gr_model *m, const gr_split *sp, gr_fit_ctx *ctx)
     const int64_t passes = gen_epoch_passes(steps_per_pass, g->round_steps);
     const int64_t steps_per_epoch = passes * steps_per_pass;
     if (verbose) {
-        gr_log(1, "%s %d items, vocab %d, trie %d nodes (depth %d), %lld windows / %lld tokens, %lld parameters "
+        if (g->base)
+            gr_log(1, "%s fine-tuning %s (%s, %lld parameters) with the %s template, %s\n", g->name, g->base,
+                   gr_lm_arch(g->lm) == GR_ARCH_LLAMA ? "llama" : "gpt2", (long long)gr_tfm_n_params(tfm),
+                   g->tmpl.name, lora ? "LoRA" : "all weights");
+        gr_log(1, "%s %d items, vocab %d, trie %d nodes (depth %d), %lld %s / %lld tokens, %lld %sparameters "
                "(%.1fs)\n", g->name, (int)g->n_items, gr_lm_vocab(g->lm), (int)g->tr->n_nodes,
-               (int)g->tr->max_depth, (long long)g->n_win, (long long)ntok, (long long)np, gr_time_now() - t0);
+               (int)g->tr->max_depth, (long long)g->n_win, gen_templated(g) ? "samples" : "windows", (long long)ntok,
+               (long long)np, lora ? "trained (LoRA) " : "", gr_time_now() - t0);
         if (g->sid) gr_semid_print_report(g->sid, stderr);
         gr_log(1, "%s epoch = %lld pass%s of %lld steps (round_steps %d), at most %d epochs, patience %d\n", g->name,
                (long long)passes, passes > 1 ? "es" : "", (long long)steps_per_pass, g->round_steps, g->epochs,
@@ -386,7 +511,8 @@ static int gen_fit(gr_model *m, const gr_split *sp, gr_fit_ctx *ctx)
     uint8_t *mask = gr_alloc((size_t)np, 1);
     g->best = gr_alloc((size_t)np, sizeof(float));
     if (!mask || !g->best) { gr_free(mask); return gr_error_prefix("fit: "); }
-    gr_tfm_decay_mask(tfm, mask);
+    if (lora) gr_lora_decay_mask(lora, mask);
+    else gr_tfm_decay_mask(tfm, mask);
     gr_train_config tc;
     gr_train_config_default(&tc);
     tc.steps = steps_per_epoch * g->epochs;
@@ -401,7 +527,7 @@ static int gen_fit(gr_model *m, const gr_split *sp, gr_fit_ctx *ctx)
     gr_train_task task = {0};
     task.ctx = g;
     task.micro_batch = gen_micro_batch;
-    gr_trainer *tr = gr_trainer_new(&tc, gr_tfm_params(tfm), gr_tfm_grads(tfm), np, mask, &task);
+    gr_trainer *tr = gr_trainer_new(&tc, params, grads, np, mask, &task);
     gr_free(mask);
     if (!tr) return gr_error_prefix("fit: ");
     double best = -1.0;
@@ -423,7 +549,7 @@ static int gen_fit(gr_model *m, const gr_split *sp, gr_fit_ctx *ctx)
                 best = v;
                 g->best_epoch = ep;
                 bad = 0;
-                memcpy(g->best, gr_tfm_params(tfm), sizeof(float) * (size_t)np);
+                memcpy(g->best, params, sizeof(float) * (size_t)np);
             } else {
                 bad++;
             }
@@ -437,9 +563,15 @@ static int gen_fit(gr_model *m, const gr_split *sp, gr_fit_ctx *ctx)
     g->training = 0;
     if (rc != GR_OK) return rc;
     if (g->best_epoch > 0) {
-        memcpy(gr_tfm_params(tfm), g->best, sizeof(float) * (size_t)np);
+        memcpy(params, g->best, sizeof(float) * (size_t)np);
         g->version++;
         if (verbose) gr_log(1, "%s restored epoch %d (valid NDCG@10 %.4f)\n", g->name, g->best_epoch, best);
+    }
+    if (lora) {
+        /* one plain model from here on (decoding at the base's speed, saving) */
+        gr_lora_merge(tfm);
+        gr_tfm_set_frozen(tfm, 0);
+        g->version++;
     }
     /* the windows are only needed for training */
     gr_free(g->woff); gr_free(g->wtok); gr_free(g->wtgt); gr_free(g->order); gr_free(g->best);
@@ -454,6 +586,9 @@ static void gen_destroy(gr_model *m)
         gen_state_free(g);
         gr_model_free(g->cf);
         gr_free(g->load);
+        gr_free(g->base);
+        gr_free(g->base_tok);
+        gr_free(g->category);
     }
     gr_free(g);
 }
@@ -485,12 +620,58 @@ static int p_float(const gr_params *p, const gen_model *g, const char *key, doub
     return GR_OK;
 }
 
+/* A string parameter NAME.key into *dst (owned copy; NULL when absent). */
+static int p_str(const gr_params *p, const gen_model *g, const char *key, char **dst)
+{
+    char k[64];
+    snprintf(k, sizeof k, "%s%s", g->prefix, key);
+    const char *v = gr_params_str(p, k, NULL);
+    *dst = NULL;
+    if (!v) return GR_OK;
+    if (!*v) return gr_errorf("parameter '%s' is empty", k);
+    return (*dst = gr_strdup(v)) ? GR_OK : GR_ERR;
+}
+
+/* The pretrained-base and template keys of "gen" (see the top): base,
+ * base_tokenizer, template, category, lora, lora_alpha, lora_targets,
+ * sft_samples. With a base the model's shape comes from it, so the shape keys
+ * are refused. */
+static int parse_base(const gr_params *p, gen_model *g)
+{
+    char *tn = NULL, *targets = NULL;
+    if (p_str(p, g, "base", &g->base) || p_str(p, g, "base_tokenizer", &g->base_tok) ||
+        p_str(p, g, "category", &g->category) || p_str(p, g, "template", &tn))
+        return GR_ERR;
+    int rc = gr_prompt_tmpl_by_name(tn ? tn : g->base ? "d3" : "compact", g->category, &g->tmpl);
+    gr_free(tn);
+    if (rc != GR_OK) return gr_error_prefix("parameter 'gen.template': ");
+    snprintf(g->tmpl_name, sizeof g->tmpl_name, "%s", g->tmpl.name);
+    if (g->base_tok && !g->base) return gr_errorf("parameter 'gen.base_tokenizer' needs gen.base");
+    if (g->base) {
+        static const char *const shape[] = {"gen.dim", "gen.layers", "gen.heads", "gen.ff", "gen.ctx", "gen.vocab",
+                                            "gen.dropout", NULL};
+        for (int i = 0; shape[i]; i++)
+            if (gr_params_str(p, shape[i], NULL))
+                return gr_errorf("parameter '%s' cannot be set with gen.base (the base model fixes it)", shape[i]);
+    }
+    if (p_int(p, g, "lora", 0, 0, 4096, &g->lora_rank) || p_float(p, g, "lora_alpha", 0.0, 0.0, 1e6, &g->lora_alpha) ||
+        p_int(p, g, "sft_samples", 0, 0, 1 << 30, &g->sft_samples) || p_str(p, g, "lora_targets", &targets))
+        return GR_ERR;
+    if (g->lora_rank && !g->base) { gr_free(targets); return gr_errorf("parameter 'gen.lora' needs gen.base"); }
+    rc = gr_lora_parse_targets(targets ? targets : "attn_q,attn_v", &g->lora_targets);
+    gr_free(targets);
+    if (rc != GR_OK) return gr_error_prefix("parameter 'gen.lora_targets': ");
+    if (g->lora_alpha == 0.0f) g->lora_alpha = 2.0f * (float)g->lora_rank;
+    return GR_OK;
+}
+
 static gr_model *create(const gr_params *p, gen_items items)
 {
     static const char *const known_gen[] = {"gen.dim", "gen.layers", "gen.heads", "gen.ff", "gen.ctx", "gen.vocab",
         "gen.dropout", "gen.lr", "gen.wd", "gen.batch", "gen.epochs", "gen.round_steps", "gen.patience", "gen.beams",
         "gen.lambda", "gen.max_hist", "gen.assist", "gen.seed_offset", "gen.ground", "gen.ground_gamma", "gen.ground_pool",
-        "gen.ground_beams", "gen.load", NULL};
+        "gen.ground_beams", "gen.load", "gen.base", "gen.base_tokenizer", "gen.template", "gen.category", "gen.lora",
+        "gen.lora_alpha", "gen.lora_targets", "gen.sft_samples", NULL};
     static const char *const known_sid[] = {"gen-sid.dim", "gen-sid.layers", "gen-sid.heads", "gen-sid.ff",
         "gen-sid.ctx", "gen-sid.dropout", "gen-sid.lr", "gen-sid.wd", "gen-sid.batch", "gen-sid.epochs",
         "gen-sid.round_steps", "gen-sid.patience", "gen-sid.beams", "gen-sid.lambda", "gen-sid.max_hist",
@@ -505,23 +686,30 @@ static gr_model *create(const gr_params *p, gen_items items)
     snprintf(g->prefix, sizeof g->prefix, "%s.", g->name);
     if (baseline_params_check(p, g->prefix, items == GEN_ITEMS_SID ? known_sid : known_gen) != GR_OK) goto fail;
     int seed_off = 0, ground = 0;
+    if (items == GEN_ITEMS_TITLE && parse_base(p, g) != GR_OK) goto fail;
+    const int based = g->base != NULL;
     if (p_int(p, g, "dim", 128, 8, 4096, &g->dim) || p_int(p, g, "layers", 2, 1, 64, &g->layers) ||
         p_int(p, g, "heads", 4, 1, 64, &g->heads) || p_int(p, g, "ff", 0, 0, 65536, &g->ff) ||
         p_int(p, g, "ctx", 256, 16, 8192, &g->ctx) || p_int(p, g, "vocab", 0, 0, 1 << 20, &g->vocab) ||
-        p_int(p, g, "batch", 4096, 16, 1 << 24, &g->batch) || p_int(p, g, "epochs", 20, 1, 100000, &g->epochs) ||
+        p_int(p, g, "batch", 4096, 16, 1 << 24, &g->batch) || p_int(p, g, "epochs", based ? 3 : 20, 1, 100000, &g->epochs) ||
         p_int(p, g, "round_steps", 100, 0, 1 << 30, &g->round_steps) ||
-        p_int(p, g, "patience", 3, 1, 100000, &g->patience) || p_int(p, g, "beams", 20, 1, 1024, &g->beams) ||
-        p_int(p, g, "max_hist", 50, 1, 1 << 20, &g->max_hist) ||
+        p_int(p, g, "patience", based ? 1 : 3, 1, 100000, &g->patience) || p_int(p, g, "beams", 20, 1, 1024, &g->beams) ||
+        p_int(p, g, "max_hist", gen_templated(g) ? g->tmpl.max_hist : 50, 1, 1 << 20, &g->max_hist) ||
         p_int(p, g, "seed_offset", 0, 0, 1 << 30, &seed_off) ||
         p_int(p, g, "sid_levels", 3, 1, GR_SEMID_MAX_LEVELS, &g->sid_levels) ||
         p_int(p, g, "sid_k", 0, 0, 65536, &g->sid_k) || p_int(p, g, "sid_dim", 64, 2, 4096, &g->sid_dim) ||
         p_int(p, g, "sid_emb", 2, 0, 2, &g->sid_emb) || p_int(p, g, "ground", 0, 0, 1, &ground) ||
         p_int(p, g, "ground_pool", 0, 0, 1, &g->ground_pool) || p_int(p, g, "ground_beams", 1, 1, 256, &g->ground_beams) ||
         p_float(p, g, "ground_gamma", -1.0, -1.0, 1000.0, &g->ground_gamma) ||
-        p_float(p, g, "dropout", 0.1, 0.0, 0.99, &g->dropout) || p_float(p, g, "lr", 2e-3, 0.0, 1.0, &g->lr) ||
+        p_float(p, g, "dropout", 0.1, 0.0, 0.99, &g->dropout) || p_float(p, g, "lr", based ? 3e-4 : 2e-3, 0.0, 1.0, &g->lr) ||
         p_float(p, g, "wd", 0.01, 0.0, 10.0, &g->wd) || p_float(p, g, "lambda", 0.0, 0.0, 10.0, &g->lambda) ||
         p_float(p, g, "assist", 1.0, -1.0, 1.0, &g->assist))
         goto fail;
+    {
+        char mk[40];
+        snprintf(mk, sizeof mk, "%smax_hist", g->prefix);
+        g->max_hist_set = gr_params_str(p, mk, NULL) != NULL;
+    }
     if (g->dim % g->heads) {
         gr_errorf("parameter '%sheads' (%d) must divide %sdim (%d)", g->prefix, g->heads, g->prefix, g->dim);
         goto fail;
@@ -541,7 +729,7 @@ static gr_model *create(const gr_params *p, gen_items items)
     m->max_k = g->decode == GEN_DECODE_GROUND ? 0 : g->beams; /* grounding ranks every item */
     return m;
 fail:
-    if (g) gr_free(g->load);
+    if (g) { gr_free(g->load); gr_free(g->base); gr_free(g->base_tok); gr_free(g->category); }
     gr_free(m);
     gr_free(g);
     return NULL;

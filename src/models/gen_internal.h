@@ -4,6 +4,7 @@
 #ifndef GENREC_GEN_INTERNAL_H
 #define GENREC_GEN_INTERNAL_H
 #include <stdint.h>
+#include <string.h>
 
 #include "genrec/itemtext.h"
 #include "genrec/lm.h"
@@ -37,6 +38,17 @@ typedef struct gen_model {
     int ground_pool;                  /* GR_POOL_LAST or GR_POOL_MEAN (genrec/lm.h) */
     int ground_beams;                 /* grounding: 1 = greedy generation, > 1 = beam search */
     int64_t seed_offset;
+    /* pretrained base (title mode only; see gen.c): base == NULL trains from scratch */
+    char *base;                       /* NAME.base: GGUF / llama2.c / safetensors model to fine-tune (owned) */
+    char *base_tok;                   /* NAME.base_tokenizer: its tokenizer file when not found beside it (owned) */
+    char tmpl_name[16];               /* NAME.template: "compact" (packed windows), "d3", "bigrec" (SFT samples) */
+    char *category;                   /* NAME.category: the templates' {cat} (owned; NULL = "items") */
+    int kv_heads;                     /* the model's KV heads (0 = heads); set from the base */
+    int lora_rank;                    /* NAME.lora: LoRA rank, 0 = full fine-tuning */
+    float lora_alpha;                 /* NAME.lora_alpha (0 = 2 x rank) */
+    unsigned lora_targets;            /* NAME.lora_targets: GR_LORA_* bits */
+    int sft_samples;                  /* NAME.sft_samples: train on this many samples drawn by seed (0 = all) */
+    int max_hist_set;                 /* max_hist was given (a loaded model keeps its own otherwise) */
     char *load;                       /* NAME.load: a saved model to start from instead of training (owned) */
     char name[16];                    /* "gen" or "gen-sid" */
     char prefix[24];                  /* name + ".": its parameter keys */
@@ -90,9 +102,17 @@ static inline int64_t gen_epoch_passes(int64_t steps_per_pass, int64_t round_ste
  * GR_OK or GR_ERR + error; free partial state with gen_state_free. */
 int gen_items_build(gen_model *g, const gr_split *sp);
 
-/* gen.c: the prompt of query q (BOS + the answers of its last history items
- * that fit beside the longest answer): a new array (gr_free) of *n ids, or
- * NULL on OOM. */
+/* 1 when prompts are rendered by an instruction template (SFT samples, one
+ * per training prefix) instead of the compact packed form (BOS + answers). */
+static inline int gen_templated(const gen_model *g)
+{
+    return g->tmpl.name && strcmp(g->tmpl.name, "compact") != 0;
+}
+
+/* gen.c: the prompt of query q: compact, BOS + the answers of its last
+ * history items that fit beside the longest answer; templated, the template's
+ * prompt of the last max_hist items, dropping the oldest until it fits. A new
+ * array (gr_free) of *n ids, or NULL + error. */
 int32_t *gen_make_prompt(const gen_model *g, const gr_query *q, int64_t *n);
 
 /* gen_ground.c: grounded scoring (gen.ground = 1), the choice of gamma on

@@ -56,15 +56,19 @@ typedef struct hp_field {
 #define HPI(k, f, lo, hi) {k, offsetof(gen_model, f), 0, lo, hi, 0, 0}
 #define HPF(k, f, lo, hi) {k, offsetof(gen_model, f), 1, lo, hi, 0, 0}
 #define HPI_OPT(k, f, lo, hi, def) {k, offsetof(gen_model, f), 0, lo, hi, 1, def}
+#define HPF_OPT(k, f, lo, hi, def) {k, offsetof(gen_model, f), 1, lo, hi, 1, def}
 static const hp_field hp_fields[] = {
     HPI("dim", dim, 8, 4096), HPI("layers", layers, 1, 64), HPI("heads", heads, 1, 64),
-    HPI("ff", ff, 0, 65536), HPI("ctx", ctx, 16, 8192), HPI("vocab", vocab, 0, 1 << 20),
+    HPI("ff", ff, 0, 65536), HPI("ctx", ctx, 16, 1 << 20), HPI("vocab", vocab, 0, 1 << 20),
     HPI("batch", batch, 16, 1 << 24), HPI("epochs", epochs, 1, 100000), HPI("patience", patience, 1, 100000),
     HPI("beams", beams, 1, GEN_MAX_BEAMS), HPI("max_hist", max_hist, 1, 1 << 20),
     HPI("sid_levels", sid_levels, 1, GR_SEMID_MAX_LEVELS), HPI("sid_k", sid_k, 0, 65536),
     HPI("sid_dim", sid_dim, 2, 4096), HPI("sid_emb", sid_emb, 0, 2), HPI("ground_pool", ground_pool, 0, 1),
     HPI("ground_beams", ground_beams, 1, 256),
     HPI_OPT("round_steps", round_steps, 0, 1 << 30, 0), /* absent: one pass per epoch, as trained then */
+    /* fine-tuned bases (absent in files of models trained from scratch) */
+    HPI_OPT("kv_heads", kv_heads, 0, 64, 0), HPI_OPT("lora", lora_rank, 0, 4096, 0),
+    HPF_OPT("lora_alpha", lora_alpha, 0.0, 1e6, 0.0), HPI_OPT("sft_samples", sft_samples, 0, 1 << 30, 0),
     HPI("epochs_run", epochs_run, 0, 100000), HPI("best_epoch", best_epoch, 0, 100000),
     HPF("dropout", dropout, 0.0, 0.99), HPF("lr", lr, 0.0, 1.0), HPF("wd", wd, 0.0, 10.0),
     HPF("lambda", lambda, 0.0, 10.0), HPF("assist", assist, -1.0, 1.0), HPF("ground_gamma", ground_gamma, -1.0, 1e6),
@@ -72,6 +76,7 @@ static const hp_field hp_fields[] = {
 #undef HPI
 #undef HPF
 #undef HPI_OPT
+#undef HPF_OPT
 #define N_HP ((int)(sizeof hp_fields / sizeof hp_fields[0]))
 
 /* ---- saving ----------------------------------------------------------------------- */
@@ -103,6 +108,8 @@ static int save_build(gr_model *m, const gr_split *s, gr_gguf_builder *b)
     rc = rc ? rc : gr_gguf_set_i32(b, "genrec.gen.bos", g->bos);
     rc = rc ? rc : gr_gguf_set_i32(b, "genrec.gen.eos", g->eos);
     rc = rc ? rc : gr_gguf_set_str(b, "genrec.gen.template", g->tmpl.name ? g->tmpl.name : "compact");
+    if (g->category) rc = rc ? rc : gr_gguf_set_str(b, "genrec.gen.category", g->category);
+    if (g->base) rc = rc ? rc : gr_gguf_set_str(b, "genrec.gen.base", g->base); /* information */
     if (rc) return GR_ERR;
 
     /* items */
@@ -309,12 +316,23 @@ static int load_hparams(const rd *r, gen_model *g, gen_items items)
         return gr_errorf("%s: field 'genrec.gen.heads' = %d does not divide genrec.gen.dim = %d", r->name, g->heads,
                          g->dim);
     if (g->sid_k == 1) return gr_errorf("%s: field 'genrec.gen.sid_k' = 1 (must be 0 or >= 2)", r->name);
-    const char *tn;
+    if (g->kv_heads && g->heads % g->kv_heads)
+        return gr_errorf("%s: field 'genrec.gen.kv_heads' = %d does not divide genrec.gen.heads = %d", r->name,
+                         g->kv_heads, g->heads);
+    const char *tn, *cat = NULL, *base = NULL;
     if (gr_gguf_get_str(r->gg, "genrec.gen.template", &tn, NULL) != GR_OK) return GR_ERR;
-    g->tmpl = gr_prompt_tmpl_compact();
-    if (strcmp(tn, g->tmpl.name))
-        return gr_errorf("%s: field 'genrec.gen.template' = '%.40s': only \"%s\" is supported", r->name, tn,
-                         g->tmpl.name);
+    if (gr_gguf_find(r->gg, "genrec.gen.category") && gr_gguf_get_str(r->gg, "genrec.gen.category", &cat, NULL))
+        return GR_ERR;
+    if (gr_gguf_find(r->gg, "genrec.gen.base") && gr_gguf_get_str(r->gg, "genrec.gen.base", &base, NULL))
+        return GR_ERR;
+    gr_free(g->category); g->category = NULL;
+    gr_free(g->base); g->base = NULL;
+    if ((cat && !(g->category = gr_strdup(cat))) || (base && !(g->base = gr_strdup(base)))) return GR_ERR;
+    if (gr_prompt_tmpl_by_name(tn, g->category, &g->tmpl) != GR_OK)
+        return gr_error_prefix("%s: field 'genrec.gen.template': ", r->name);
+    if (g->items == GEN_ITEMS_SID && gen_templated(g))
+        return gr_errorf("%s: field 'genrec.gen.template' = '%.40s': a gen-sid model uses \"compact\"", r->name, tn);
+    snprintf(g->tmpl_name, sizeof g->tmpl_name, "%s", g->tmpl.name);
     return GR_OK;
 }
 
@@ -324,18 +342,23 @@ static int load_lm(const rd *r, gen_model *g)
 {
     const char *arch;
     if (gr_gguf_get_str(r->gg, "general.architecture", &arch, NULL) != GR_OK) return GR_ERR;
-    if (strcmp(arch, "llama"))
-        return gr_errorf("%s: field 'general.architecture' = '%.40s': a gen model is \"llama\"", r->name, arch);
+    /* from scratch: llama; a fine-tuned base keeps its architecture */
+    if (strcmp(arch, "llama") && !(g->base && !strcmp(arch, "gpt2")))
+        return gr_errorf("%s: field 'general.architecture' = '%.40s': a gen model is \"llama\"%s", r->name, arch,
+                         g->base ? " or \"gpt2\"" : "");
+    const int64_t ff = g->ff > 0 ? g->ff : 3 * (int64_t)g->dim;
     const struct { const char *key; int64_t want; } shape[] = {
-        {"llama.context_length", g->ctx}, {"llama.embedding_length", g->dim}, {"llama.block_count", g->layers},
-        {"llama.attention.head_count", g->heads}, {"llama.attention.head_count_kv", g->heads},
-        {"llama.feed_forward_length", g->ff > 0 ? g->ff : 3 * (int64_t)g->dim},
+        {"context_length", g->ctx}, {"embedding_length", g->dim}, {"block_count", g->layers},
+        {"attention.head_count", g->heads}, {"attention.head_count_kv", g->kv_heads ? g->kv_heads : g->heads},
+        {"feed_forward_length", ff},
     };
     for (size_t i = 0; i < sizeof shape / sizeof shape[0]; i++) {
+        char key[96];
+        snprintf(key, sizeof key, "%s.%s", arch, shape[i].key);
         int64_t v;
-        if (gr_gguf_get_int(r->gg, shape[i].key, &v) != GR_OK) return GR_ERR;
+        if (gr_gguf_get_int(r->gg, key, &v) != GR_OK) return GR_ERR;
         if (v != shape[i].want)
-            return gr_errorf("%s: field '%s' = %lld does not match the hyperparameters (%lld)", r->name, shape[i].key,
+            return gr_errorf("%s: field '%s' = %lld does not match the hyperparameters (%lld)", r->name, key,
                              (long long)v, (long long)shape[i].want);
     }
     int32_t V;
@@ -444,9 +467,11 @@ static int load_items(const rd *r, gen_model *g)
         return GR_ERR;
     const gr_tokenizer *tok = gr_lm_tokenizer(g->lm);
     if (g->items == GEN_ITEMS_TITLE) {
-        if (g->bos != gr_tokenizer_bos(tok) || g->eos != gr_tokenizer_eos(tok))
+        /* a tokenizer without BOS starts compact prompts with its EOS (gen_items.c) */
+        const int32_t tbos = gr_tokenizer_bos(tok) >= 0 ? gr_tokenizer_bos(tok) : gr_tokenizer_eos(tok);
+        if (g->bos != tbos || g->eos != gr_tokenizer_eos(tok))
             return gr_errorf("%s: fields 'genrec.gen.bos'/'genrec.gen.eos' (%d, %d) differ from the tokenizer's (%d, %d)",
-                             r->name, (int)g->bos, (int)g->eos, (int)gr_tokenizer_bos(tok), (int)gr_tokenizer_eos(tok));
+                             r->name, (int)g->bos, (int)g->eos, (int)tbos, (int)gr_tokenizer_eos(tok));
     } else {
         if (g->bos != 0) return gr_errorf("%s: field 'genrec.gen.bos' = %d (gen-sid: 0)", r->name, (int)g->bos);
         if (load_sid(r, g, n) != GR_OK) return GR_ERR;

@@ -6,7 +6,9 @@
  * texts (gr_rec_corpus + gr_bpe_train; size: the next power of two >=
  * n_items, clamped to [512, 4096], unless vocab is set); an item's answer is
  * encode(" " + title) + EOS under the compact template; the trie is built and
- * checked with exactly that tokenization.
+ * checked with exactly that tokenization. Titles with a pretrained base
+ * (gen.base): the base's own tokenizer and the chosen template's answers
+ * (e.g. D3's "\"" title "\"\n" + EOS), checked the same way.
  *
  * Semantic IDs ("gen-sid"): RQ-KMeans codes (genrec/semid.h) over item
  * embeddings (sid_emb, see sid_embeddings: text TF-IDF/SVD, collaborative
@@ -20,6 +22,8 @@
 #include "gen_internal.h"
 #include "genrec/tokenizer.h"
 
+static int items_answers(gen_model *g, const gr_tokenizer *tok);
+
 static gr_lm *new_lm(gen_model *g, int V)
 {
     gr_tfm_config c;
@@ -30,11 +34,36 @@ static gr_lm *new_lm(gen_model *g, int V)
     return gr_lm_init(GR_ARCH_LLAMA, &c, gr_rng_u64(&g->rng));
 }
 
+/* A pretrained base (gen.base) with its own tokenizer: the model's shape
+ * becomes g's hyperparameters (saved with it). */
+static int load_base(gen_model *g)
+{
+    g->lm = gr_lm_load(g->base, g->base_tok);
+    if (!g->lm) return gr_error_prefix("gen.base: ");
+    const gr_tokenizer *tok = gr_lm_tokenizer(g->lm);
+    if (!tok) return gr_errorf("gen.base: %s has no tokenizer (give gen.base_tokenizer)", g->base);
+    if (gr_tokenizer_eos(tok) < 0) return gr_errorf("gen.base: %s: the tokenizer has no end-of-text token", g->base);
+    if (gr_lm_arch(g->lm) != GR_ARCH_LLAMA && gr_lm_arch(g->lm) != GR_ARCH_GPT2)
+        return gr_errorf("gen.base: %s: only Llama and GPT-2 models can be fine-tuned", g->base);
+    const gr_tfm_config *c = gr_lm_config(g->lm);
+    g->dim = c->d_model; g->layers = c->n_layer; g->heads = c->n_head; g->ff = c->d_ff;
+    g->kv_heads = c->n_kv_head && c->n_kv_head != c->n_head ? c->n_kv_head : 0;
+    g->ctx = c->max_T; g->vocab = c->vocab; g->dropout = c->dropout;
+    return GR_OK;
+}
+
 static int items_title(gen_model *g, const gr_split *sp)
 {
     g->it = gr_itemtext_build(sp->data, NULL);
     if (!g->it) return GR_ERR;
-    g->tmpl = gr_prompt_tmpl_compact();
+    if (!g->tmpl.name) g->tmpl = gr_prompt_tmpl_compact();
+    if (g->base) {
+        if (load_base(g) != GR_OK) return GR_ERR;
+        const gr_tokenizer *tok = gr_lm_tokenizer(g->lm);
+        g->bos = gr_tokenizer_bos(tok) >= 0 ? gr_tokenizer_bos(tok) : gr_tokenizer_eos(tok);
+        g->eos = gr_tokenizer_eos(tok);
+        return items_answers(g, tok);
+    }
     size_t len;
     char *corpus = gr_rec_corpus(&g->tmpl, g->it, &len);
     if (!corpus) return GR_ERR;
@@ -53,6 +82,13 @@ static int items_title(gen_model *g, const gr_split *sp)
     g->lm = new_lm(g, gr_tokenizer_n_vocab(tok));
     if (!g->lm) { gr_tokenizer_free(tok); return GR_ERR; }
     if (gr_lm_set_tokenizer(g->lm, tok) != GR_OK) { gr_tokenizer_free(tok); return GR_ERR; }
+    return items_answers(g, tok);
+}
+
+/* Every item's answer ids and the trie, with exactly the tokenization of
+ * training (checked: every answer lies on a trie path). */
+static int items_answers(gen_model *g, const gr_tokenizer *tok)
+{
     for (int32_t i = 0; i < g->n_items; i++) {
         g->ans[i] = gr_answer_encode(&g->tmpl, tok, g->it, i, &g->ans_len[i]);
         if (!g->ans[i]) return GR_ERR;
