@@ -3,7 +3,8 @@
  *  - a base GGUF written here (a small Llama + a BPE tokenizer) is fine-tuned
  *    on a synthetic world through the real evaluation path: only real items
  *    are returned, the model learns (validation and test NDCG@10 above the
- *    untrained base's), and the saved file reloads to identical scores;
+ *    untrained base's, and the validation answers' likelihood far higher:
+ *    the less noisy measure), and the saved file reloads to identical scores;
  *  - with LoRA only the adapted projections change (merged at the end): the
  *    embedding, norms and unadapted projections stay bit-identical to the
  *    base's, and the adapted ones differ;
@@ -40,6 +41,20 @@ static gr_dataset *world(int n_users)
 
 static char base_path[1024];
 
+/* The named base parameter of a model as a pointer and its element count. */
+static const float *view(gr_lm *lm, const char *name, int64_t *n)
+{
+    const gr_tfm_param_view *v;
+    int nv = gr_tfm_param_views(gr_lm_tfm(lm), &v);
+    for (int i = 0; i < nv; i++)
+        if (!strcmp(v[i].name, name)) {
+            *n = 1;
+            for (int k = 0; k < v[i].ndim; k++) *n *= v[i].shape[k];
+            return gr_tfm_params(gr_lm_tfm(lm)) + v[i].offset;
+        }
+    return NULL;
+}
+
 /* A "pretrained" base: a small Llama with a BPE tokenizer trained on the
  * catalogue and the D3 prompt's text, saved as GGUF. */
 static void write_base(const gr_dataset *d)
@@ -60,6 +75,13 @@ static void write_base(const gr_dataset *d)
     c.tied = 1;
     gr_lm *lm = gr_lm_init(GR_ARCH_LLAMA, &c, 3);
     REQUIRE(lm);
+    /* embeddings at a trained model's scale (std 0.5, not the init's 0.02):
+     * the head is tied and frozen under LoRA, and with std 0.02 no logit
+     * could exceed ~0.7, so nothing could learn through adapters */
+    int64_t ne = 0;
+    float *e = (float *)view(lm, "token_embd.weight", &ne);
+    REQUIRE(e);
+    for (int64_t i = 0; i < ne; i++) e[i] *= 25.0f;
     REQUIRE(gr_lm_set_tokenizer(lm, tok) == GR_OK);
     snprintf(base_path, sizeof base_path, "%s/base.gguf", gr_test_tmpdir());
     REQUIRE(gr_lm_save(lm, base_path, NULL) == GR_OK);
@@ -112,18 +134,29 @@ static void check_round_trip(gr_model *m, const gr_split *s, const char *name)
     gr_model_free(l);
 }
 
-/* The named base parameter of a model as a pointer and its element count. */
-static const float *view(gr_lm *lm, const char *name, int64_t *n)
+/* Mean answer negative log-likelihood per token of lm on the validation
+ * queries' SFT samples (template t, items it): the less noisy measure of
+ * what fine-tuning learned (NDCG of a few hundred users moves by +-0.02). */
+static double answer_nll(gr_lm *lm, const gr_prompt_tmpl *t, const gr_itemtext *it, const gr_split *s)
 {
-    const gr_tfm_param_view *v;
-    int nv = gr_tfm_param_views(gr_lm_tfm(lm), &v);
-    for (int i = 0; i < nv; i++)
-        if (!strcmp(v[i].name, name)) {
-            *n = 1;
-            for (int k = 0; k < v[i].ndim; k++) *n *= v[i].shape[k];
-            return gr_tfm_params(gr_lm_tfm(lm)) + v[i].offset;
-        }
-    return NULL;
+    gr_sft_set *ss = gr_sft_build(s->valid, s->n_valid, t, gr_lm_tokenizer(lm), it, gr_lm_config(lm)->max_T);
+    if (!ss) return -1.0;
+    const int64_t N = ss->off[ss->n];
+    int32_t *tgt = malloc(sizeof(int32_t) * (size_t)N), *off = malloc(sizeof(int32_t) * (size_t)(ss->n + 1));
+    double nll = -1.0, sum = 0.0;
+    int64_t cnt = 0;
+    if (tgt && off) {
+        for (int64_t w = 0; w <= ss->n; w++) off[w] = (int32_t)ss->off[w];
+        for (int64_t w = 0; w < ss->n; w++)
+            for (int64_t j = ss->off[w]; j < ss->off[w + 1]; j++)
+                tgt[j] = j + 1 < ss->off[w + 1] && ss->mask[j + 1] ? ss->ids[j + 1] : -1;
+        gr_lm_batch b = {ss->ids, tgt, NULL, off, (int)ss->n, (int)N};
+        if (gr_lm_eval_loss(lm, &b, &sum, &cnt) == GR_OK && cnt > 0) nll = sum / (double)cnt;
+    }
+    free(tgt);
+    free(off);
+    gr_sft_free(ss);
+    return nll;
 }
 
 static void test_finetune_full_and_lora(void)
@@ -146,32 +179,37 @@ static void test_finetune_full_and_lora(void)
 
     /* all weights */
     const char *kv1[] = {bp, "gen.template=d3", "gen.category=games", "gen.epochs=5", "gen.patience=5",
-                         "gen.lr=8e-3", "gen.beams=10", "gen.batch=2048", "gen.round_steps=0"};
+                         "gen.lr=1e-2", "gen.max_hist=5", "gen.beams=10", "gen.batch=2048", "gen.round_steps=0"};
     gr_eval_result r1;
     gr_model *m1 = fit_eval(kv1, NKV(kv1), s, &r1);
     REQUIRE(m1);
     printf("  base alone valid %.4f test %.4f; fine-tuned valid %.4f test %.4f\n", r0.valid_ndcg10, r0.test.ndcg[2],
            r1.valid_ndcg10, r1.test.ndcg[2]);
     CHECK(r1.valid_ndcg10 > r0.valid_ndcg10 + 0.02);
-    CHECK(r1.test.ndcg[2] > r0.test.ndcg[2]);
+    CHECK(r1.test.ndcg[2] > r0.test.ndcg[2] + 0.01);
     const gen_model *g1 = m1->impl;
+    gr_lm *base = gr_lm_load(base_path, NULL);
+    REQUIRE(base);
+    const double nll0 = answer_nll(base, &g1->tmpl, g1->it, s), nll1 = answer_nll(g1->lm, &g1->tmpl, g1->it, s);
     CHECK(g1->dim == 32 && g1->layers == 1 && g1->ctx == 256); /* the base's shape */
-    CHECK(g1->max_hist == 10);                                 /* the D3 template's history */
     check_round_trip(m1, s, "ft-full.gguf");
     gr_model_free(m1);
 
     /* LoRA on q, v and the FFN's up and gate projections */
     const char *kv2[] = {bp, "gen.template=d3", "gen.category=games", "gen.epochs=5", "gen.patience=5",
-                         "gen.lr=2e-2", "gen.beams=10", "gen.batch=2048", "gen.round_steps=0", "gen.lora=8",
+                         "gen.lr=3e-2", "gen.max_hist=5", "gen.beams=10", "gen.batch=2048", "gen.round_steps=0", "gen.lora=16",
                          "gen.lora_targets=attn_q,attn_v,ffn_up,ffn_gate"};
     gr_eval_result r2;
     gr_model *m2 = fit_eval(kv2, NKV(kv2), s, &r2);
     REQUIRE(m2);
-    printf("  LoRA r8 valid %.4f test %.4f\n", r2.valid_ndcg10, r2.test.ndcg[2]);
-    CHECK(r2.valid_ndcg10 > r0.valid_ndcg10 + 0.01);
-    gr_lm *base = gr_lm_load(base_path, NULL);
-    REQUIRE(base);
     const gen_model *g2 = m2->impl;
+    const double nll2 = answer_nll(g2->lm, &g2->tmpl, g2->it, s);
+    printf("  LoRA r16 valid %.4f test %.4f\n", r2.valid_ndcg10, r2.test.ndcg[2]);
+    printf("  validation answer NLL per token: base %.3f, fine-tuned %.3f, LoRA %.3f\n", nll0, nll1, nll2);
+    CHECK(nll0 > 0 && nll1 > 0 && nll2 > 0);
+    CHECK(nll1 < nll0 - 1.0); /* the answers became far more likely */
+    CHECK(nll2 < nll0 - 1.0);
+    CHECK(r2.valid_ndcg10 > r0.valid_ndcg10);
     CHECK(gr_tfm_lora(gr_lm_tfm(g2->lm)) == NULL); /* merged */
     const char *same[] = {"token_embd.weight", "blk.0.ffn_down.weight", "blk.0.attn_output.weight", "blk.0.attn_k.weight",
                           "blk.0.attn_norm.weight", NULL};
