@@ -8,7 +8,8 @@
  *  - with LoRA only the adapted projections change (merged at the end): the
  *    embedding, norms and unadapted projections stay bit-identical to the
  *    base's, and the adapted ones differ;
- *  - bad combinations of keys are errors naming the key;
+ *  - bad combinations of keys are errors naming the key; the item-text
+ *    options (genres, year) reach the answers;
  *  - with ../shared/models: stories260K (llama2.c .bin + its SentencePiece
  *    tokenizer, LoRA) and tiny-random-gpt2 (safetensors, GPT-2, all weights)
  *    fine-tune, decode real items only and round-trip through the file. */
@@ -276,6 +277,33 @@ static void test_finetune_bad_params(void)
     gr_dataset_free(d);
 }
 
+/* Item text options: genres appended, year stripped, in the answers the
+ * model is trained on (built without training). */
+static void test_item_text_options(void)
+{
+    gr_dataset *d = world(60);
+    REQUIRE(d);
+    gr_split *s = gr_split_build(d, NULL);
+    REQUIRE(s);
+    const char *kv[] = {"gen.with_genres=1", "gen.strip_year=1", "gen.vocab=300", "gen.dim=16", "gen.heads=2"};
+    gr_params p = {kv, NKV(kv)};
+    gr_model *m = gr_model_create("gen", &p);
+    REQUIRE(m);
+    gen_model *g = m->impl;
+    REQUIRE(gen_items_build(g, s) == GR_OK);
+    int with_genres = 0, with_year = 0;
+    for (int32_t i = 0; i < g->it->n; i++) {
+        with_genres += strstr(g->it->text[i], " [") != NULL;
+        with_year += strstr(g->it->text[i], " (19") != NULL || strstr(g->it->text[i], " (20") != NULL;
+    }
+    printf("  item 0: '%s'\n", g->it->text[0]);
+    CHECK(with_genres == g->it->n);
+    CHECK(with_year == 0);
+    gr_model_free(m);
+    gr_split_free(s);
+    gr_dataset_free(d);
+}
+
 /* The shared real models: they fine-tune, decode only real items and
  * round-trip (quality is not asserted: they know stories, not items). */
 static void test_finetune_shared_models(void)
@@ -321,6 +349,7 @@ static void test_finetune_shared_models(void)
 int main(void)
 {
     GR_RUN(test_finetune_bad_params);
+    GR_RUN(test_item_text_options);
     GR_RUN(test_finetune_full_and_lora);
     GR_RUN(test_finetune_shared_models);
     return gr_test_finish();

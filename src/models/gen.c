@@ -65,7 +65,11 @@
  * adapters (gen.lora_alpha, default 2r; gen.lora_targets, default
  * attn_q,attn_v as BIGRec) on the frozen base instead of every weight, and
  * merges them into the base after training. Defaults with a base are D3's
- * SFT settings: lr 3e-4, epochs 3, patience 1. */
+ * SFT settings: lr 3e-4, epochs 3, patience 1.
+ *
+ * Item text ("gen"): the title (default), gen.with_genres = 1 appends
+ * " [G1, G2]", gen.with_brand = 1 " by BRAND", gen.strip_year = 1 removes a
+ * trailing "(1995)" (gr_itemtext_opts); the texts trained on are saved. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -433,6 +437,7 @@ static int load_fitted(gr_model *m, gen_model *g, const gr_split *sp)
     if (!g->max_hist_set) g->max_hist = h->max_hist;
     g->kv_heads = h->kv_heads;
     g->lora_rank = h->lora_rank; g->lora_alpha = h->lora_alpha; g->sft_samples = h->sft_samples;
+    g->with_genres = h->with_genres; g->with_brand = h->with_brand; g->strip_year = h->strip_year;
     g->bos = h->bos;
     g->eos = h->eos;
     g->dim = h->dim; g->layers = h->layers; g->heads = h->heads; g->ff = h->ff; g->ctx = h->ctx;
@@ -632,9 +637,9 @@ static int p_str(const gr_params *p, const gen_model *g, const char *key, char *
     return (*dst = gr_strdup(v)) ? GR_OK : GR_ERR;
 }
 
-/* The pretrained-base and template keys of "gen" (see the top): base,
- * base_tokenizer, template, category, lora, lora_alpha, lora_targets,
- * sft_samples. With a base the model's shape comes from it, so the shape keys
+/* The pretrained-base, template and item-text keys of "gen" (see the top):
+ * base, base_tokenizer, template, category, lora, lora_alpha, lora_targets,
+ * sft_samples, with_genres, with_brand, strip_year. With a base the model's shape comes from it, so the shape keys
  * are refused. */
 static int parse_base(const gr_params *p, gen_model *g)
 {
@@ -655,7 +660,9 @@ static int parse_base(const gr_params *p, gen_model *g)
                 return gr_errorf("parameter '%s' cannot be set with gen.base (the base model fixes it)", shape[i]);
     }
     if (p_int(p, g, "lora", 0, 0, 4096, &g->lora_rank) || p_float(p, g, "lora_alpha", 0.0, 0.0, 1e6, &g->lora_alpha) ||
-        p_int(p, g, "sft_samples", 0, 0, 1 << 30, &g->sft_samples) || p_str(p, g, "lora_targets", &targets))
+        p_int(p, g, "sft_samples", 0, 0, 1 << 30, &g->sft_samples) || p_str(p, g, "lora_targets", &targets) ||
+        p_int(p, g, "with_genres", 0, 0, 1, &g->with_genres) || p_int(p, g, "with_brand", 0, 0, 1, &g->with_brand) ||
+        p_int(p, g, "strip_year", 0, 0, 1, &g->strip_year))
         return GR_ERR;
     if (g->lora_rank && !g->base) { gr_free(targets); return gr_errorf("parameter 'gen.lora' needs gen.base"); }
     rc = gr_lora_parse_targets(targets ? targets : "attn_q,attn_v", &g->lora_targets);
@@ -671,7 +678,8 @@ static gr_model *create(const gr_params *p, gen_items items)
         "gen.dropout", "gen.lr", "gen.wd", "gen.batch", "gen.epochs", "gen.round_steps", "gen.patience", "gen.beams",
         "gen.lambda", "gen.max_hist", "gen.assist", "gen.seed_offset", "gen.ground", "gen.ground_gamma", "gen.ground_pool",
         "gen.ground_beams", "gen.load", "gen.base", "gen.base_tokenizer", "gen.template", "gen.category", "gen.lora",
-        "gen.lora_alpha", "gen.lora_targets", "gen.sft_samples", NULL};
+        "gen.lora_alpha", "gen.lora_targets", "gen.sft_samples", "gen.with_genres", "gen.with_brand", "gen.strip_year",
+        NULL};
     static const char *const known_sid[] = {"gen-sid.dim", "gen-sid.layers", "gen-sid.heads", "gen-sid.ff",
         "gen-sid.ctx", "gen-sid.dropout", "gen-sid.lr", "gen-sid.wd", "gen-sid.batch", "gen-sid.epochs",
         "gen-sid.round_steps", "gen-sid.patience", "gen-sid.beams", "gen-sid.lambda", "gen-sid.max_hist",

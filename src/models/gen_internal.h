@@ -48,6 +48,7 @@ typedef struct gen_model {
     float lora_alpha;                 /* NAME.lora_alpha (0 = 2 x rank) */
     unsigned lora_targets;            /* NAME.lora_targets: GR_LORA_* bits */
     int sft_samples;                  /* NAME.sft_samples: train on this many samples drawn by seed (0 = all) */
+    int with_genres, with_brand, strip_year; /* NAME.*: how a title-mode item is written (gr_itemtext_opts) */
     int max_hist_set;                 /* max_hist was given (a loaded model keeps its own otherwise) */
     char *load;                       /* NAME.load: a saved model to start from instead of training (owned) */
     char name[16];                    /* "gen" or "gen-sid" */

@@ -69,6 +69,8 @@ static const hp_field hp_fields[] = {
     /* fine-tuned bases (absent in files of models trained from scratch) */
     HPI_OPT("kv_heads", kv_heads, 0, 64, 0), HPI_OPT("lora", lora_rank, 0, 4096, 0),
     HPF_OPT("lora_alpha", lora_alpha, 0.0, 1e6, 0.0), HPI_OPT("sft_samples", sft_samples, 0, 1 << 30, 0),
+    HPI_OPT("with_genres", with_genres, 0, 1, 0), HPI_OPT("with_brand", with_brand, 0, 1, 0),
+    HPI_OPT("strip_year", strip_year, 0, 1, 0),
     HPI("epochs_run", epochs_run, 0, 100000), HPI("best_epoch", best_epoch, 0, 100000),
     HPF("dropout", dropout, 0.0, 0.99), HPF("lr", lr, 0.0, 1.0), HPF("wd", wd, 0.0, 10.0),
     HPF("lambda", lambda, 0.0, 10.0), HPF("assist", assist, -1.0, 1.0), HPF("ground_gamma", ground_gamma, -1.0, 1e6),

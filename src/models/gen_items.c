@@ -54,7 +54,9 @@ static int load_base(gen_model *g)
 
 static int items_title(gen_model *g, const gr_split *sp)
 {
-    g->it = gr_itemtext_build(sp->data, NULL);
+    /* the item as text: its title, optionally with genres / brand, without the year */
+    gr_itemtext_opts o = {g->with_genres, g->with_brand, 0, g->strip_year, 0};
+    g->it = gr_itemtext_build(sp->data, &o);
     if (!g->it) return GR_ERR;
     if (!g->tmpl.name) g->tmpl = gr_prompt_tmpl_compact();
     if (g->base) {
