@@ -33,6 +33,11 @@ static gr_dataset *world(void)
 /* round_steps 0/1: one pass per epoch (1 step is always less than a pass) */
 static const char *kv_gen[] = {"gen.dim=16", "gen.layers=1", "gen.heads=2", "gen.ctx=64", "gen.epochs=2",
                                "gen.round_steps=0", "gen.beams=6", "gen.batch=512", "gen.lr=5e-3", "gen.vocab=300"};
+/* the D3 instruction prompt (a model trained from scratch on SFT samples; the
+ * fine-tuning keys that need a base are in test_gen_finetune.c) */
+static const char *kv_d3[] = {"gen.dim=16", "gen.layers=1", "gen.heads=2", "gen.ctx=160", "gen.epochs=1",
+                              "gen.round_steps=0", "gen.beams=6", "gen.batch=1024", "gen.lr=5e-3", "gen.vocab=300",
+                              "gen.template=d3", "gen.category=games", "gen.max_hist=3", "gen.with_genres=1"};
 static const char *kv_sid[] = {"gen-sid.dim=16", "gen-sid.layers=1", "gen-sid.heads=2", "gen-sid.ctx=32",
                                "gen-sid.epochs=2", "gen-sid.round_steps=1", "gen-sid.beams=6", "gen-sid.batch=512",
                                "gen-sid.lr=5e-3", "gen-sid.sid_dim=8", "gen-sid.sid_levels=2"};
@@ -101,7 +106,8 @@ static void round_trip(const char *name, const char **kv, int nkv, const char *f
     CHECK_EQ_INT(cat->n_items, d->n_items);
     CHECK_EQ_INT(cat->n_users, d->n_users);
     for (int32_t i = 0; i < d->n_items; i++) CHECK_STR(cat->item_key[i], d->item_key[i]);
-    CHECK(strstr(d->item_title[3], cat->item_title[3]) != NULL);
+    /* the text trained on: the title (normalised), or with genres appended (with_genres) */
+    CHECK(strstr(d->item_title[3], cat->item_title[3]) != NULL || strstr(cat->item_title[3], d->item_title[3]) != NULL);
     for (int32_t u = 0; u <= d->n_users; u++) CHECK_EQ_INT(cat->user_off[u], d->user_off[u]);
     CHECK(memcmp(cat->user_item, d->inter_item, sizeof(int32_t) * (size_t)d->n_inter) == 0);
     for (int32_t u = 0; u < d->n_users; u += 17) CHECK_EQ_INT(gr_rec_catalog_user(cat, d->user_key[u]), u);
@@ -152,6 +158,19 @@ static void round_trip(const char *name, const char **kv, int nkv, const char *f
 static void test_gen_round_trip(void)
 {
     round_trip("gen", kv_gen, (int)(sizeof kv_gen / sizeof kv_gen[0]), "tiny_gen.gguf");
+}
+
+static void test_gen_d3_round_trip(void)
+{
+    round_trip("gen", kv_d3, (int)(sizeof kv_d3 / sizeof kv_d3[0]), "tiny_gen_d3.gguf");
+    gr_model *m = gr_model_load(gr_test_path("tiny_gen_d3.gguf"), NULL);
+    REQUIRE(m);
+    const gen_model *g = m->impl;
+    CHECK_STR(g->tmpl.name, "d3");
+    CHECK_STR(g->tmpl.category, "games");
+    CHECK_EQ_INT(g->max_hist, 3);
+    CHECK_EQ_INT(g->with_genres, 1);
+    gr_model_free(m);
 }
 
 static void test_gen_sid_round_trip(void)
@@ -303,6 +322,10 @@ static void e_pop(gr_gguf_builder *b, const gr_gguf *g)
     free(a);
 }
 
+static void e_template(gr_gguf_builder *b, const gr_gguf *g) { (void)g; gr_gguf_set_str(b, "genrec.gen.template", "bogus"); }
+static void e_template_swap(gr_gguf_builder *b, const gr_gguf *g) { (void)g; gr_gguf_set_str(b, "genrec.gen.template", "compact"); }
+static void e_kv_heads(gr_gguf_builder *b, const gr_gguf *g) { (void)g; gr_gguf_set_i32(b, "genrec.gen.kv_heads", 3); }
+
 static void expect_bad(const char *src, edit_fn edit, const char *field)
 {
     char dst[600];
@@ -359,6 +382,12 @@ static void test_corrupt_files(void)
     expect_bad(gen, e_dim, "llama.embedding_length");
     expect_bad(gen, e_beams, "genrec.gen.beams");
     expect_bad(gen, e_round, "genrec.gen.round_steps");
+    expect_bad(gen, e_template, "genrec.gen.template");
+    expect_bad(gen, e_kv_heads, "genrec.gen.kv_heads");
+    char d3[600];
+    snprintf(d3, sizeof d3, "%s", gr_test_path("tiny_gen_d3.gguf"));
+    if (gr_path_is_file(d3)) /* D3 answers ("title" + newline) are not the compact template's */
+        expect_bad(d3, e_template_swap, "genrec.items.answer_ids");
     /* the epoch rule: whole passes making at least round_steps steps */
     CHECK_EQ_INT(gen_epoch_passes(15, 100), 7); /* Scientific's semantic IDs: 105 steps */
     CHECK_EQ_INT(gen_epoch_passes(80, 100), 2);
@@ -389,6 +418,7 @@ static void test_corrupt_files(void)
 int main(void)
 {
     GR_RUN(test_gen_round_trip);
+    GR_RUN(test_gen_d3_round_trip);
     GR_RUN(test_gen_sid_round_trip);
     GR_RUN(test_other_models_refused);
     GR_RUN(test_corrupt_files);
