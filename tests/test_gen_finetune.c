@@ -8,6 +8,7 @@
  *  - with LoRA only the adapted projections change (merged at the end): the
  *    embedding, norms and unadapted projections stay bit-identical to the
  *    base's, and the adapted ones differ;
+ *  - semantic IDs can come from the base's embeddings of the item texts;
  *  - bad combinations of keys are errors naming the key; the item-text
  *    options (genres, year) reach the answers;
  *  - with ../shared/models: stories260K (llama2.c .bin + its SentencePiece
@@ -277,6 +278,56 @@ static void test_finetune_bad_params(void)
     gr_dataset_free(d);
 }
 
+/* Semantic IDs over a language model's embeddings of the item texts
+ * (gen-sid.text_model = the base written above): every item gets a distinct
+ * code path, the codebook is used, and the codes differ from the TF-IDF
+ * ones (the embeddings really came from the model). */
+static void test_sid_text_model(void)
+{
+    if (!base_path[0]) { gr_test_skip("no base written"); return; }
+    gr_dataset *d = world(60);
+    REQUIRE(d);
+    gr_split *s = gr_split_build(d, NULL);
+    REQUIRE(s);
+    char tm[1100];
+    snprintf(tm, sizeof tm, "gen-sid.text_model=%s", base_path);
+    const char *kv_lm[] = {tm, "gen-sid.sid_emb=0", "gen-sid.sid_k=8", "gen-sid.sid_levels=2"};
+    const char *kv_tf[] = {"gen-sid.sid_emb=0", "gen-sid.sid_k=8", "gen-sid.sid_levels=2"};
+    gr_params pl = {kv_lm, NKV(kv_lm)}, pt = {kv_tf, NKV(kv_tf)};
+    gr_model *ml = gr_model_create("gen-sid", &pl), *mt = gr_model_create("gen-sid", &pt);
+    REQUIRE(ml && mt);
+    gen_model *gl = ml->impl, *gt = mt->impl;
+    int rc = gen_items_build(gl, s);
+    if (rc != GR_OK) fprintf(stderr, "error: %s\n", gr_error_message());
+    REQUIRE(rc == GR_OK);
+    REQUIRE(gen_items_build(gt, s) == GR_OK);
+    CHECK_EQ_INT(gl->tr->n_items, s->n_items);
+    int used = 0, differ = 0;
+    uint8_t seen[8] = {0};
+    for (int32_t i = 0; i < s->n_items; i++) {
+        const int32_t c0 = gl->sid->codes[(int64_t)i * 3];
+        REQUIRE(c0 >= 0 && c0 < 8);
+        used += !seen[c0];
+        seen[c0] = 1;
+        differ += memcmp(gl->ans[i], gt->ans[i], sizeof(int32_t) * 2) != 0;
+    }
+    printf("  LM-embedded semantic IDs: %d of 8 first-level codes used, %d of %d items coded unlike TF-IDF\n", used,
+           differ, (int)s->n_items);
+    CHECK(used >= 4);
+    CHECK(differ > 0);
+    gr_model_free(ml);
+    gr_model_free(mt);
+    const char *bad[] = {"gen-sid.text_model=/nonexistent/lm.gguf", "gen-sid.sid_emb=0"};
+    gr_params pb = {bad, 2};
+    gr_model *mb = gr_model_create("gen-sid", &pb);
+    REQUIRE(mb);
+    CHECK(mb->ops->fit(mb, s, NULL) == GR_ERR);
+    CHECK_HAS(gr_error_message(), "/nonexistent/lm.gguf");
+    gr_model_free(mb);
+    gr_split_free(s);
+    gr_dataset_free(d);
+}
+
 /* Item text options: genres appended, year stripped, in the answers the
  * model is trained on (built without training). */
 static void test_item_text_options(void)
@@ -351,6 +402,7 @@ int main(void)
     GR_RUN(test_finetune_bad_params);
     GR_RUN(test_item_text_options);
     GR_RUN(test_finetune_full_and_lora);
+    GR_RUN(test_sid_text_model);
     GR_RUN(test_finetune_shared_models);
     return gr_test_finish();
 }

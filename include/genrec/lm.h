@@ -119,4 +119,10 @@ typedef enum gr_pool {
  * unknown pool, or OOM (out is then unspecified). */
 int gr_lm_hidden(gr_lm *lm, const gr_lm_batch *b, gr_pool pool, float *out);
 
+/* Embed n token sequences: out (n, d_model) = gr_lm_hidden of seqs[s][0 ..
+ * len[s]) (each non-empty and at most max_T tokens), run in batches of about
+ * 4096 tokens. out is the caller's. GR_ERR + error as gr_lm_hidden. */
+int gr_lm_embed_seqs(gr_lm *lm, const int32_t *const *seqs, const int64_t *len, int64_t n, gr_pool pool,
+                     float *out);
+
 #endif

@@ -344,37 +344,6 @@ struct gr_grounder {
     gr_trie *trie;         /* item ids + end sentinel V, for exact-match tests */
 };
 
-#define EMBED_TOKENS 4096  /* tokens per forward pass when embedding */
-
-/* out (n, C) = pooled hidden states of seqs[s][0 .. len[s]) (all non-empty,
- * checked), in batches of about EMBED_TOKENS tokens. */
-static int embed_seqs(gr_lm *lm, const int32_t *const *seqs, const int64_t *len, int64_t n, gr_pool pool,
-                      float *out)
-{
-    const int C = gr_lm_config(lm)->d_model, max_T = gr_lm_config(lm)->max_T;
-    const int64_t budget = EMBED_TOKENS > max_T ? EMBED_TOKENS : max_T;
-    int32_t *tok = gr_alloc((size_t)budget, sizeof(int32_t));
-    int32_t *off = gr_alloc((size_t)budget + 1, sizeof(int32_t));
-    if (!tok || !off) { gr_free(tok); gr_free(off); return gr_error_prefix("embedding batch: "); }
-    int rc = GR_OK;
-    for (int64_t s0 = 0; s0 < n && rc == GR_OK;) {
-        int64_t s = s0, N = 0;
-        off[0] = 0;
-        while (s < n && N + len[s] <= budget) {
-            memcpy(tok + N, seqs[s], sizeof(int32_t) * (size_t)len[s]);
-            N += len[s];
-            off[s - s0 + 1] = (int32_t)N;
-            s++;
-        }
-        gr_lm_batch b = {tok, NULL, NULL, off, (int)(s - s0), (int)N};
-        rc = gr_lm_hidden(lm, &b, pool, out + s0 * C);
-        s0 = s;
-    }
-    gr_free(tok);
-    gr_free(off);
-    return rc;
-}
-
 gr_grounder *gr_grounder_init(gr_lm *lm, const int32_t *const *item_ids, const int64_t *item_len,
                               int32_t n_items, gr_pool pool)
 {
@@ -425,7 +394,7 @@ gr_grounder *gr_grounder_init(gr_lm *lm, const int32_t *const *item_ids, const i
     }
     g->trie = gr_trie_build(off, ids, n_items, NULL);
     if (!g->trie) goto fail;
-    if (embed_seqs(lm, item_ids, item_len, n_items, pool, g->emb) != GR_OK) goto fail;
+    if (gr_lm_embed_seqs(lm, item_ids, item_len, n_items, pool, g->emb) != GR_OK) goto fail;
     for (int32_t i = 0; i < n_items; i++)
         for (int c = 0; c < C; c++) acc[c] += g->emb[(int64_t)i * C + c];
     for (int c = 0; c < C; c++) g->mu[c] = (float)(acc[c] / n_items);
@@ -502,7 +471,7 @@ int gr_ground_distances(gr_grounder *g, const int32_t *const *gen_ids, const int
             if (gen_len[q0 + r] > 0) { ptr[ne] = gen_ids[q0 + r]; len[ne] = gen_len[q0 + r]; at[ne++] = r; }
         /* embed the non-empty ones into rows 0..ne, then move each to its row
          * (backwards: at[k] >= k) and zero the empty rows */
-        if (ne > 0 && embed_seqs(g->lm, ptr, len, ne, g->pool, qe) != GR_OK) {
+        if (ne > 0 && gr_lm_embed_seqs(g->lm, ptr, len, ne, g->pool, qe) != GR_OK) {
             gr_error_prefix("grounding generations %d..%d: ", q0, q0 + m - 1);
             goto out;
         }

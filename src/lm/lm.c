@@ -410,3 +410,35 @@ int gr_lm_hidden(gr_lm *lm, const gr_lm_batch *b, gr_pool pool, float *out)
     }
     return GR_OK;
 }
+
+#define EMBED_TOKENS 4096  /* tokens per forward pass when embedding */
+
+int gr_lm_embed_seqs(gr_lm *lm, const int32_t *const *seqs, const int64_t *len, int64_t n, gr_pool pool,
+                     float *out)
+{
+    const int C = gr_lm_config(lm)->d_model, max_T = gr_lm_config(lm)->max_T;
+    for (int64_t s = 0; s < n; s++)
+        if (len[s] < 1 || len[s] > max_T)
+            return gr_errorf("embedding: sequence %lld has %lld tokens (1 to %d)", (long long)s, (long long)len[s], max_T);
+    const int64_t budget = EMBED_TOKENS > max_T ? EMBED_TOKENS : max_T;
+    int32_t *tok = gr_alloc((size_t)budget, sizeof(int32_t));
+    int32_t *off = gr_alloc((size_t)budget + 1, sizeof(int32_t));
+    if (!tok || !off) { gr_free(tok); gr_free(off); return gr_error_prefix("embedding batch: "); }
+    int rc = GR_OK;
+    for (int64_t s0 = 0; s0 < n && rc == GR_OK;) {
+        int64_t s = s0, N = 0;
+        off[0] = 0;
+        while (s < n && N + len[s] <= budget) {
+            memcpy(tok + N, seqs[s], sizeof(int32_t) * (size_t)len[s]);
+            N += len[s];
+            off[s - s0 + 1] = (int32_t)N;
+            s++;
+        }
+        gr_lm_batch b = {tok, NULL, NULL, off, (int)(s - s0), (int)N};
+        rc = gr_lm_hidden(lm, &b, pool, out + s0 * C);
+        s0 = s;
+    }
+    gr_free(tok);
+    gr_free(off);
+    return rc;
+}

@@ -67,6 +67,11 @@
  * merges them into the base after training. Defaults with a base are D3's
  * SFT settings: lr 3e-4, epochs 3, patience 1.
  *
+ * Semantic IDs from a language model ("gen-sid"): gen-sid.text_model = a
+ * model file (and gen-sid.text_tokenizer) embeds every item's text (mean of
+ * its final hidden states, centred, L2-normalised) in place of the TF-IDF
+ * text embedding (gen_items.c); the model itself is not trained or kept.
+ *
  * Item text ("gen"): the title (default), gen.with_genres = 1 appends
  * " [G1, G2]", gen.with_brand = 1 " by BRAND", gen.strip_year = 1 removes a
  * trailing "(1995)" (gr_itemtext_opts); the texts trained on are saved. */
@@ -500,7 +505,7 @@ static int gen_fit(gr_model *m, const gr_split *sp, gr_fit_ctx *ctx)
     const int64_t passes = gen_epoch_passes(steps_per_pass, g->round_steps);
     const int64_t steps_per_epoch = passes * steps_per_pass;
     if (verbose) {
-        if (g->base)
+        if (g->base && g->items == GEN_ITEMS_TITLE)
             gr_log(1, "%s fine-tuning %s (%s, %lld parameters) with the %s template, %s\n", g->name, g->base,
                    gr_lm_arch(g->lm) == GR_ARCH_LLAMA ? "llama" : "gpt2", (long long)gr_tfm_n_params(tfm),
                    g->tmpl.name, lora ? "LoRA" : "all weights");
@@ -508,6 +513,7 @@ static int gen_fit(gr_model *m, const gr_split *sp, gr_fit_ctx *ctx)
                "(%.1fs)\n", g->name, (int)g->n_items, gr_lm_vocab(g->lm), (int)g->tr->n_nodes,
                (int)g->tr->max_depth, (long long)g->n_win, gen_templated(g) ? "samples" : "windows", (long long)ntok,
                (long long)np, lora ? "trained (LoRA) " : "", gr_time_now() - t0);
+        if (g->sid && g->base) gr_log(1, "%s semantic IDs over %s's embeddings of the item texts\n", g->name, g->base);
         if (g->sid) gr_semid_print_report(g->sid, stderr);
         gr_log(1, "%s epoch = %lld pass%s of %lld steps (round_steps %d), at most %d epochs, patience %d\n", g->name,
                (long long)passes, passes > 1 ? "es" : "", (long long)steps_per_pass, g->round_steps, g->epochs,
@@ -685,7 +691,7 @@ static gr_model *create(const gr_params *p, gen_items items)
         "gen-sid.round_steps", "gen-sid.patience", "gen-sid.beams", "gen-sid.lambda", "gen-sid.max_hist",
         "gen-sid.assist", "gen-sid.seed_offset", "gen-sid.sid_levels", "gen-sid.sid_k", "gen-sid.sid_dim",
         "gen-sid.sid_emb", "gen-sid.ground", "gen-sid.ground_gamma", "gen-sid.ground_pool", "gen-sid.ground_beams",
-        "gen-sid.load", NULL};
+        "gen-sid.load", "gen-sid.text_model", "gen-sid.text_tokenizer", NULL};
     gen_model *g = gr_calloc(1, sizeof *g);
     gr_model *m = gr_calloc(1, sizeof *m);
     if (!m || !g) goto fail;
@@ -695,7 +701,14 @@ static gr_model *create(const gr_params *p, gen_items items)
     if (baseline_params_check(p, g->prefix, items == GEN_ITEMS_SID ? known_sid : known_gen) != GR_OK) goto fail;
     int seed_off = 0, ground = 0;
     if (items == GEN_ITEMS_TITLE && parse_base(p, g) != GR_OK) goto fail;
-    const int based = g->base != NULL;
+    if (items == GEN_ITEMS_SID &&
+        (p_str(p, g, "text_model", &g->base) != GR_OK || p_str(p, g, "text_tokenizer", &g->base_tok) != GR_OK))
+        goto fail;
+    if (items == GEN_ITEMS_SID && g->base_tok && !g->base) {
+        gr_errorf("parameter 'gen-sid.text_tokenizer' needs gen-sid.text_model");
+        goto fail;
+    }
+    const int based = items == GEN_ITEMS_TITLE && g->base != NULL;
     if (p_int(p, g, "dim", 128, 8, 4096, &g->dim) || p_int(p, g, "layers", 2, 1, 64, &g->layers) ||
         p_int(p, g, "heads", 4, 1, 64, &g->heads) || p_int(p, g, "ff", 0, 0, 65536, &g->ff) ||
         p_int(p, g, "ctx", 256, 16, 8192, &g->ctx) || p_int(p, g, "vocab", 0, 0, 1 << 20, &g->vocab) ||

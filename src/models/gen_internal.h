@@ -38,9 +38,10 @@ typedef struct gen_model {
     int ground_pool;                  /* GR_POOL_LAST or GR_POOL_MEAN (genrec/lm.h) */
     int ground_beams;                 /* grounding: 1 = greedy generation, > 1 = beam search */
     int64_t seed_offset;
-    /* pretrained base (title mode only; see gen.c): base == NULL trains from scratch */
-    char *base;                       /* NAME.base: GGUF / llama2.c / safetensors model to fine-tune (owned) */
-    char *base_tok;                   /* NAME.base_tokenizer: its tokenizer file when not found beside it (owned) */
+    /* pretrained model (see gen.c): "gen" fine-tunes it (NULL: from scratch); "gen-sid" embeds the item
+     * texts with it for the semantic IDs (NULL: TF-IDF) */
+    char *base;                       /* gen.base / gen-sid.text_model: GGUF, llama2.c or safetensors (owned) */
+    char *base_tok;                   /* gen.base_tokenizer / gen-sid.text_tokenizer, when not beside it (owned) */
     char tmpl_name[16];               /* NAME.template: "compact" (packed windows), "d3", "bigrec" (SFT samples) */
     char *category;                   /* NAME.category: the templates' {cat} (owned; NULL = "items") */
     int kv_heads;                     /* the model's KV heads (0 = heads); set from the base */

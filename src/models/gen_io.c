@@ -111,7 +111,8 @@ static int save_build(gr_model *m, const gr_split *s, gr_gguf_builder *b)
     rc = rc ? rc : gr_gguf_set_i32(b, "genrec.gen.eos", g->eos);
     rc = rc ? rc : gr_gguf_set_str(b, "genrec.gen.template", g->tmpl.name ? g->tmpl.name : "compact");
     if (g->category) rc = rc ? rc : gr_gguf_set_str(b, "genrec.gen.category", g->category);
-    if (g->base) rc = rc ? rc : gr_gguf_set_str(b, "genrec.gen.base", g->base); /* information */
+    /* information: the fine-tuned base (gen) or the text model of the semantic IDs (gen-sid) */
+    if (g->base) rc = rc ? rc : gr_gguf_set_str(b, "genrec.gen.base", g->base);
     if (rc) return GR_ERR;
 
     /* items */

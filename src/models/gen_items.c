@@ -11,12 +11,14 @@
  * (e.g. D3's "\"" title "\"\n" + EOS), checked the same way.
  *
  * Semantic IDs ("gen-sid"): RQ-KMeans codes (genrec/semid.h) over item
- * embeddings (sid_emb, see sid_embeddings: text TF-IDF/SVD, collaborative
+ * embeddings (sid_emb, see sid_embeddings: text TF-IDF/SVD or a language
+ * model's embeddings (gen-sid.text_model, lm_text_embed), collaborative
  * SVD of the training interactions, or both; sid_dim dimensions each). The vocabulary is BOS followed by the L x K level codes and
  * the collision codes; an answer is the item's L + 1 code tokens (all answers
  * have the same length, so none is a prefix of another and no end marker is
  * needed). Items whose text shares no word with any other item get an
  * all-zero embedding and are told apart by their collision codes only. */
+#include <math.h>
 #include <string.h>
 
 #include "gen_internal.h"
@@ -100,6 +102,54 @@ static int items_answers(gen_model *g, const gr_tokenizer *tok)
     return gr_trie_check_answers(g->tr, &g->tmpl, tok, g->it, NULL);
 }
 
+/* Text embeddings from a language model (gen-sid.text_model): the mean of
+ * the final hidden states of each item's text (its first max_T tokens),
+ * centred over the items and L2-normalised (a language model's states share a
+ * large common direction that would otherwise dominate the k-means). New
+ * (n_items, d_model) array or NULL + error. */
+static float *lm_text_embed(gen_model *g, const gr_itemtext *it, int32_t *dim)
+{
+    gr_lm *lm = gr_lm_load(g->base, g->base_tok);
+    if (!lm) { gr_error_prefix("gen-sid.text_model: "); return NULL; }
+    const gr_tokenizer *tok = gr_lm_tokenizer(lm);
+    const int C = gr_lm_config(lm)->d_model, T = gr_lm_config(lm)->max_T;
+    const int32_t n = it->n;
+    int32_t **ids = gr_calloc((size_t)n, sizeof *ids);
+    int64_t *len = gr_alloc((size_t)n, sizeof *len);
+    float *e = gr_alloc((size_t)n * (size_t)C, sizeof(float));
+    int ok = tok && ids && len && e;
+    if (!tok) gr_errorf("gen-sid.text_model: %s has no tokenizer (give gen-sid.text_tokenizer)", g->base);
+    for (int32_t i = 0; ok && i < n; i++) {
+        const char *t = it->text[i][0] ? it->text[i] : " ";
+        ids[i] = gr_tokenizer_encode(tok, t, strlen(t), gr_tokenizer_wants_bos(tok), &len[i]);
+        ok = ids[i] && len[i] > 0;
+        if (ok && len[i] > T) len[i] = T;
+    }
+    ok = ok && gr_lm_embed_seqs(lm, (const int32_t *const *)ids, len, n, GR_POOL_MEAN, e) == GR_OK;
+    if (ok) {
+        for (int c = 0; c < C; c++) {
+            double mu = 0.0;
+            for (int32_t i = 0; i < n; i++) mu += e[(int64_t)i * C + c];
+            mu /= n;
+            for (int32_t i = 0; i < n; i++) e[(int64_t)i * C + c] -= (float)mu;
+        }
+        for (int32_t i = 0; i < n; i++) {
+            float *r = e + (int64_t)i * C;
+            double ss = 0.0;
+            for (int c = 0; c < C; c++) ss += (double)r[c] * r[c];
+            const float inv = ss > 0 ? (float)(1.0 / sqrt(ss)) : 0.0f;
+            for (int c = 0; c < C; c++) r[c] *= inv;
+        }
+    }
+    if (ids) for (int32_t i = 0; i < n; i++) gr_free(ids[i]);
+    gr_free(ids);
+    gr_free(len);
+    gr_lm_free(lm);
+    if (!ok) { gr_free(e); gr_error_prefix("gen-sid.text_model: "); return NULL; }
+    *dim = C;
+    return e;
+}
+
 /* Item embeddings for the semantic IDs (sid_emb): 0 = text (TF-IDF/SVD of
  * title, genres, brand, text), 1 = collaborative (SVD of the training
  * item x user matrix), 2 = both, each half L2-normalised and weighted 1/sqrt 2. */
@@ -111,7 +161,8 @@ static float *sid_embeddings(gen_model *g, const gr_split *sp, int32_t *dim)
         gr_itemtext_opts all = {1, 1, 1, 0, 0};
         gr_itemtext *full = gr_itemtext_build(sp->data, &all);
         if (!full) return NULL;
-        parts[0] = gr_semid_tfidf_embed(full, g->sid_dim, gr_rng_u64(&g->rng), &d[0]);
+        parts[0] = g->base ? lm_text_embed(g, full, &d[0])
+                           : gr_semid_tfidf_embed(full, g->sid_dim, gr_rng_u64(&g->rng), &d[0]);
         gr_itemtext_free(full);
         if (!parts[0]) return NULL;
     }
