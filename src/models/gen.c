@@ -735,11 +735,7 @@ static gr_model *create(const gr_params *p, gen_items items)
         gr_errorf("parameter '%sheads' (%d) must divide %sdim (%d)", g->prefix, g->heads, g->prefix, g->dim);
         goto fail;
     }
-    char lk[40];
-    snprintf(lk, sizeof lk, "%sload", g->prefix);
-    const char *load = gr_params_str(p, lk, NULL);
-    if (load && !*load) { gr_errorf("parameter '%s' is empty", lk); goto fail; }
-    if (load && !(g->load = gr_strdup(load))) goto fail;
+    if (p_str(p, g, "load", &g->load) != GR_OK) goto fail;
     if (g->sid_k == 1) { gr_errorf("parameter '%ssid_k' must be 0 (the rule) or >= 2", g->prefix); goto fail; }
     g->seed_offset = seed_off;
     g->decode = ground ? GEN_DECODE_GROUND : GEN_DECODE_BEAM;
