@@ -274,6 +274,28 @@ static void test_finetune_bad_params(void)
     CHECK(m->ops->fit(m, s, NULL) == GR_ERR);
     CHECK_HAS(gr_error_message(), "/nonexistent/base.gguf");
     gr_model_free(m);
+    /* a model file without a tokenizer: named, with the key that supplies one */
+    gr_tfm_config cfg;
+    gr_lm_config_preset(&cfg, GR_ARCH_LLAMA, 1, 16, 2, 0, 32, 64, 64);
+    gr_lm *bare = gr_lm_init(GR_ARCH_LLAMA, &cfg, 1);
+    REQUIRE(bare);
+    const char *bp = gr_test_path("bare.gguf");
+    REQUIRE(gr_lm_save(bare, bp, NULL) == GR_OK);
+    gr_lm_free(bare);
+    char kb[600], ks[600];
+    snprintf(kb, sizeof kb, "gen.base=%s", bp);
+    snprintf(ks, sizeof ks, "gen-sid.text_model=%s", bp);
+    const char *nb[] = {kb}, *ns[] = {ks, "gen-sid.sid_emb=0"};
+    gr_params pnb = {nb, 1}, pns = {ns, 2};
+    REQUIRE((m = gr_model_create("gen", &pnb)) != NULL);
+    CHECK(m->ops->fit(m, s, NULL) == GR_ERR);
+    CHECK_HAS(gr_error_message(), "gen.base_tokenizer");
+    CHECK_HAS(gr_error_message(), "bare.gguf");
+    gr_model_free(m);
+    REQUIRE((m = gr_model_create("gen-sid", &pns)) != NULL);
+    CHECK(m->ops->fit(m, s, NULL) == GR_ERR);
+    CHECK_HAS(gr_error_message(), "gen-sid.text_tokenizer");
+    gr_model_free(m);
     gr_split_free(s);
     gr_dataset_free(d);
 }

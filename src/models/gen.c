@@ -438,7 +438,6 @@ static int load_fitted(gr_model *m, gen_model *g, const gr_split *sp)
     gr_free(g->base); g->base = h->base; h->base = NULL;
     g->tmpl = h->tmpl;
     g->tmpl.category = g->category;
-    memcpy(g->tmpl_name, h->tmpl_name, sizeof g->tmpl_name);
     if (!g->max_hist_set) g->max_hist = h->max_hist;
     g->kv_heads = h->kv_heads;
     g->lora_rank = h->lora_rank; g->lora_alpha = h->lora_alpha; g->sft_samples = h->sft_samples;
@@ -645,8 +644,8 @@ static int p_str(const gr_params *p, const gen_model *g, const char *key, char *
 
 /* The pretrained-base, template and item-text keys of "gen" (see the top):
  * base, base_tokenizer, template, category, lora, lora_alpha, lora_targets,
- * sft_samples, with_genres, with_brand, strip_year. With a base the model's shape comes from it, so the shape keys
- * are refused. */
+ * sft_samples, with_genres, with_brand, strip_year. With a base the model's
+ * shape comes from it, so the shape keys are refused. */
 static int parse_base(const gr_params *p, gen_model *g)
 {
     char *tn = NULL, *targets = NULL;
@@ -656,7 +655,6 @@ static int parse_base(const gr_params *p, gen_model *g)
     int rc = gr_prompt_tmpl_by_name(tn ? tn : g->base ? "d3" : "compact", g->category, &g->tmpl);
     gr_free(tn);
     if (rc != GR_OK) return gr_error_prefix("parameter 'gen.template': ");
-    snprintf(g->tmpl_name, sizeof g->tmpl_name, "%s", g->tmpl.name);
     if (g->base_tok && !g->base) return gr_errorf("parameter 'gen.base_tokenizer' needs gen.base");
     if (g->base) {
         static const char *const shape[] = {"gen.dim", "gen.layers", "gen.heads", "gen.ff", "gen.ctx", "gen.vocab",
@@ -666,9 +664,9 @@ static int parse_base(const gr_params *p, gen_model *g)
                 return gr_errorf("parameter '%s' cannot be set with gen.base (the base model fixes it)", shape[i]);
     }
     if (p_int(p, g, "lora", 0, 0, 4096, &g->lora_rank) || p_float(p, g, "lora_alpha", 0.0, 0.0, 1e6, &g->lora_alpha) ||
-        p_int(p, g, "sft_samples", 0, 0, 1 << 30, &g->sft_samples) || p_str(p, g, "lora_targets", &targets) ||
+        p_int(p, g, "sft_samples", 0, 0, 1 << 30, &g->sft_samples) ||
         p_int(p, g, "with_genres", 0, 0, 1, &g->with_genres) || p_int(p, g, "with_brand", 0, 0, 1, &g->with_brand) ||
-        p_int(p, g, "strip_year", 0, 0, 1, &g->strip_year))
+        p_int(p, g, "strip_year", 0, 0, 1, &g->strip_year) || p_str(p, g, "lora_targets", &targets))
         return GR_ERR;
     if (g->lora_rank && !g->base) { gr_free(targets); return gr_errorf("parameter 'gen.lora' needs gen.base"); }
     rc = gr_lora_parse_targets(targets ? targets : "attn_q,attn_v", &g->lora_targets);

@@ -42,7 +42,7 @@ typedef struct gen_model {
      * texts with it for the semantic IDs (NULL: TF-IDF) */
     char *base;                       /* gen.base / gen-sid.text_model: GGUF, llama2.c or safetensors (owned) */
     char *base_tok;                   /* gen.base_tokenizer / gen-sid.text_tokenizer, when not beside it (owned) */
-    char tmpl_name[16];               /* NAME.template: "compact" (packed windows), "d3", "bigrec" (SFT samples) */
+    /* tmpl (below, fitted state) is chosen by NAME.template: compact (packed windows), d3, bigrec (SFT samples) */
     char *category;                   /* NAME.category: the templates' {cat} (owned; NULL = "items") */
     int kv_heads;                     /* the model's KV heads (0 = heads); set from the base */
     int lora_rank;                    /* NAME.lora: LoRA rank, 0 = full fine-tuning */

@@ -335,7 +335,6 @@ static int load_hparams(const rd *r, gen_model *g, gen_items items)
         return gr_error_prefix("%s: field 'genrec.gen.template': ", r->name);
     if (g->items == GEN_ITEMS_SID && gen_templated(g))
         return gr_errorf("%s: field 'genrec.gen.template' = '%.40s': a gen-sid model uses \"compact\"", r->name, tn);
-    snprintf(g->tmpl_name, sizeof g->tmpl_name, "%s", g->tmpl.name);
     return GR_OK;
 }
 

@@ -36,14 +36,28 @@ static gr_lm *new_lm(gen_model *g, int V)
     return gr_lm_init(GR_ARCH_LLAMA, &c, gr_rng_u64(&g->rng));
 }
 
+/* g's pretrained model (g->base, g->base_tok: gen.base or gen-sid.text_model)
+ * with its tokenizer, or NULL + an error starting with the parameter's name. */
+static gr_lm *load_pretrained(const gen_model *g)
+{
+    const char *key = g->items == GEN_ITEMS_SID ? "gen-sid.text_model" : "gen.base";
+    const char *tok_key = g->items == GEN_ITEMS_SID ? "gen-sid.text_tokenizer" : "gen.base_tokenizer";
+    gr_lm *lm = gr_lm_load(g->base, g->base_tok);
+    if (!lm) { gr_error_prefix("%s: ", key); return NULL; }
+    if (!gr_lm_tokenizer(lm)) {
+        gr_errorf("%s: %s has no tokenizer (give %s)", key, g->base, tok_key);
+        gr_lm_free(lm);
+        return NULL;
+    }
+    return lm;
+}
+
 /* A pretrained base (gen.base) with its own tokenizer: the model's shape
  * becomes g's hyperparameters (saved with it). */
 static int load_base(gen_model *g)
 {
-    g->lm = gr_lm_load(g->base, g->base_tok);
-    if (!g->lm) return gr_error_prefix("gen.base: ");
+    if (!(g->lm = load_pretrained(g))) return GR_ERR;
     const gr_tokenizer *tok = gr_lm_tokenizer(g->lm);
-    if (!tok) return gr_errorf("gen.base: %s has no tokenizer (give gen.base_tokenizer)", g->base);
     if (gr_tokenizer_eos(tok) < 0) return gr_errorf("gen.base: %s: the tokenizer has no end-of-text token", g->base);
     if (gr_lm_arch(g->lm) != GR_ARCH_LLAMA && gr_lm_arch(g->lm) != GR_ARCH_GPT2)
         return gr_errorf("gen.base: %s: only Llama and GPT-2 models can be fine-tuned", g->base);
@@ -109,16 +123,15 @@ static int items_answers(gen_model *g, const gr_tokenizer *tok)
  * (n_items, d_model) array or NULL + error. */
 static float *lm_text_embed(gen_model *g, const gr_itemtext *it, int32_t *dim)
 {
-    gr_lm *lm = gr_lm_load(g->base, g->base_tok);
-    if (!lm) { gr_error_prefix("gen-sid.text_model: "); return NULL; }
+    gr_lm *lm = load_pretrained(g);
+    if (!lm) return NULL;
     const gr_tokenizer *tok = gr_lm_tokenizer(lm);
     const int C = gr_lm_config(lm)->d_model, T = gr_lm_config(lm)->max_T;
     const int32_t n = it->n;
     int32_t **ids = gr_calloc((size_t)n, sizeof *ids);
     int64_t *len = gr_alloc((size_t)n, sizeof *len);
     float *e = gr_alloc((size_t)n * (size_t)C, sizeof(float));
-    int ok = tok && ids && len && e;
-    if (!tok) gr_errorf("gen-sid.text_model: %s has no tokenizer (give gen-sid.text_tokenizer)", g->base);
+    int ok = ids && len && e;
     for (int32_t i = 0; ok && i < n; i++) {
         const char *t = it->text[i][0] ? it->text[i] : " ";
         ids[i] = gr_tokenizer_encode(tok, t, strlen(t), gr_tokenizer_wants_bos(tok), &len[i]);
