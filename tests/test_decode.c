@@ -231,7 +231,9 @@ static void test_cache_llama(void) { cache_vs_full(1); }
 static void test_long_chunks(void)
 {
     const int C = 16;
-    for (int llama = 0; llama < 2; llama++) {
+    for (int it = 0; it < 4; it++) {
+        const int llama = it & 1, threads = 1 + (it >> 1);
+        gr_threads_set(threads);
         gr_rng_seed(&g_rng, 7 + llama);
         gr_tfm *m = make_model(llama, 400);
         REQUIRE(m);
@@ -250,12 +252,14 @@ static void test_long_chunks(void)
         batch_add(&b, 1, &Q, 170);
         double d = run_batch(m, c, &b, C);
         worst = d > worst ? d : worst;
-        printf("  %s: long chunks (190, then 150 shared + 170): worst %.2e\n", llama ? "llama" : "gpt2", worst);
+        printf("  %s, %d thread%s: long chunks (190, then 150 shared + 170): worst %.2e\n", llama ? "llama" : "gpt2",
+               threads, threads > 1 ? "s" : "", worst);
         CHECK(worst < TOL);
         seq_free(&P); seq_free(&Q);
         gr_kv_cache_free(c);
         gr_tfm_free(m);
     }
+    gr_threads_set(0);
 }
 
 /* With LoRA adapters attached (non-zero B), the cached forward applies them
