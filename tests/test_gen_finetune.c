@@ -180,8 +180,8 @@ static void test_finetune_full_and_lora(void)
     gr_model_free(m0);
 
     /* all weights */
-    const char *kv1[] = {bp, "gen.template=d3", "gen.category=games", "gen.epochs=5", "gen.patience=5",
-                         "gen.lr=1e-2", "gen.max_hist=5", "gen.beams=10", "gen.batch=2048", "gen.round_steps=0"};
+    const char *kv1[] = {bp, "gen.template=d3", "gen.category=games", "gen.epochs=4", "gen.patience=4",
+                         "gen.lr=1e-2", "gen.max_hist=3", "gen.beams=10", "gen.batch=2048", "gen.round_steps=0"};
     gr_eval_result r1;
     gr_model *m1 = fit_eval(kv1, NKV(kv1), s, &r1);
     REQUIRE(m1);
@@ -198,8 +198,8 @@ static void test_finetune_full_and_lora(void)
     gr_model_free(m1);
 
     /* LoRA on q, v and the FFN's up and gate projections */
-    const char *kv2[] = {bp, "gen.template=d3", "gen.category=games", "gen.epochs=5", "gen.patience=5",
-                         "gen.lr=3e-2", "gen.max_hist=5", "gen.beams=10", "gen.batch=2048", "gen.round_steps=0", "gen.lora=16",
+    const char *kv2[] = {bp, "gen.template=d3", "gen.category=games", "gen.epochs=4", "gen.patience=4",
+                         "gen.lr=3e-2", "gen.max_hist=3", "gen.beams=10", "gen.batch=2048", "gen.round_steps=0", "gen.lora=16",
                          "gen.lora_targets=attn_q,attn_v,ffn_up,ffn_gate"};
     gr_eval_result r2;
     gr_model *m2 = fit_eval(kv2, NKV(kv2), s, &r2);
