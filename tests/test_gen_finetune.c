@@ -246,6 +246,20 @@ static void expect_create_error(const char **kv, int n, const char *what)
     else CHECK_HAS(gr_error_message(), what);
 }
 
+/* A model that is created but whose fit fails with an error naming each of
+ * what1 and what2 (NULL: not checked); no crash. */
+static void expect_fit_error(const char *name, const char **kv, int n, const gr_split *s, const char *what1,
+                             const char *what2)
+{
+    gr_params p = {kv, n};
+    gr_model *m = gr_model_create(name, &p);
+    REQUIRE(m);
+    CHECK(m->ops->fit(m, s, NULL) == GR_ERR);
+    CHECK_HAS(gr_error_message(), what1);
+    if (what2) CHECK_HAS(gr_error_message(), what2);
+    gr_model_free(m);
+}
+
 static void test_finetune_bad_params(void)
 {
     const char *a[] = {"gen.base=x.gguf", "gen.dim=64"};
@@ -268,12 +282,7 @@ static void test_finetune_bad_params(void)
     gr_split *s = gr_split_build(d, NULL);
     REQUIRE(s);
     const char *h[] = {"gen.base=/nonexistent/base.gguf"};
-    gr_params ph = {h, 1};
-    gr_model *m = gr_model_create("gen", &ph);
-    REQUIRE(m);
-    CHECK(m->ops->fit(m, s, NULL) == GR_ERR);
-    CHECK_HAS(gr_error_message(), "/nonexistent/base.gguf");
-    gr_model_free(m);
+    expect_fit_error("gen", h, 1, s, "/nonexistent/base.gguf", NULL);
     /* a model file without a tokenizer: named, with the key that supplies one */
     gr_tfm_config cfg;
     gr_lm_config_preset(&cfg, GR_ARCH_LLAMA, 1, 16, 2, 0, 32, 64, 64);
@@ -286,16 +295,8 @@ static void test_finetune_bad_params(void)
     snprintf(kb, sizeof kb, "gen.base=%s", bp);
     snprintf(ks, sizeof ks, "gen-sid.text_model=%s", bp);
     const char *nb[] = {kb}, *ns[] = {ks, "gen-sid.sid_emb=0"};
-    gr_params pnb = {nb, 1}, pns = {ns, 2};
-    REQUIRE((m = gr_model_create("gen", &pnb)) != NULL);
-    CHECK(m->ops->fit(m, s, NULL) == GR_ERR);
-    CHECK_HAS(gr_error_message(), "gen.base_tokenizer");
-    CHECK_HAS(gr_error_message(), "bare.gguf");
-    gr_model_free(m);
-    REQUIRE((m = gr_model_create("gen-sid", &pns)) != NULL);
-    CHECK(m->ops->fit(m, s, NULL) == GR_ERR);
-    CHECK_HAS(gr_error_message(), "gen-sid.text_tokenizer");
-    gr_model_free(m);
+    expect_fit_error("gen", nb, 1, s, "gen.base_tokenizer", "bare.gguf");
+    expect_fit_error("gen-sid", ns, 2, s, "gen-sid.text_tokenizer", NULL);
     gr_split_free(s);
     gr_dataset_free(d);
 }
@@ -340,12 +341,7 @@ static void test_sid_text_model(void)
     gr_model_free(ml);
     gr_model_free(mt);
     const char *bad[] = {"gen-sid.text_model=/nonexistent/lm.gguf", "gen-sid.sid_emb=0"};
-    gr_params pb = {bad, 2};
-    gr_model *mb = gr_model_create("gen-sid", &pb);
-    REQUIRE(mb);
-    CHECK(mb->ops->fit(mb, s, NULL) == GR_ERR);
-    CHECK_HAS(gr_error_message(), "/nonexistent/lm.gguf");
-    gr_model_free(mb);
+    expect_fit_error("gen-sid", bad, 2, s, "/nonexistent/lm.gguf", NULL);
     gr_split_free(s);
     gr_dataset_free(d);
 }
